@@ -1,0 +1,5 @@
+"""Measurements that judge generated images: an MNIST classifier trained in the package."""
+
+from .classifier import DigitClassifier
+
+__all__ = ["DigitClassifier"]

@@ -1,0 +1,289 @@
+"""The PyTorch track of the VAE and conditional VAE, with a plain training loop.
+
+The model is the report's Keras model (the Keras VAE example, F. Chollet,
+keras.io/examples/generative/vae, after Kingma & Welling, "Auto-Encoding
+Variational Bayes", 2014); vae/common.py spells it out. It matches Keras, not
+only in shapes:
+
+- Keras' "same" padding with stride 2 pads one pixel on the bottom/right only
+  (28 -> 14 -> 7), so the encoder pads explicitly with `F.pad` instead of
+  PyTorch's symmetric `padding=1`, which would shift every window by a pixel;
+  the decoder's stride-2 transposed convolutions crop their last row and
+  column (15 -> 14, 29 -> 28) where PyTorch's `padding`/`output_padding`
+  would crop the first.
+- Flatten and Reshape use Keras' channels-last order (h, w, c), so Keras
+  weights can be copied in one to one (kernels transposed).
+- Glorot-uniform weights and zero biases (`init_like_keras`) and Adam's
+  epsilon 1e-7, Keras' defaults: with PyTorch's own initialization the same
+  model ends near neg-ELBO 190 instead of 166 (DESIGN.md).
+
+`TorchTrack` implements `gencourse.vae.common.Track`; the grader plugs a
+student's `Sampling` and KL function into it (`sampling=`, `kl_fn=`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..devices import torch_setup
+from ..reference.vae import EPS
+from .common import VAEConfig
+
+SAME_STRIDE2 = (0, 1, 0, 1)   # F.pad order (left, right, top, bottom): Keras' "same", stride 2
+
+
+def kl_divergence(z_mean: torch.Tensor, z_log_var: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, sigma^2) || N(0, I)) per example, summed over latent dimensions: shape [B]."""
+    return -0.5 * torch.sum(1 + z_log_var - z_mean.square() - z_log_var.exp(), dim=-1)
+
+
+def reconstruction_loss(x: torch.Tensor, x_prob: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy per example, summed over pixels: shape [B].
+
+    Probabilities are clipped to [1e-7, 1 - 1e-7] as Keras does, so both tracks
+    and `gencourse.reference` agree and log(0) never appears.
+    """
+    p = x_prob.clamp(EPS, 1 - EPS)
+    bce = -(x * p.log() + (1 - x) * torch.log1p(-p))
+    return bce.flatten(1).sum(dim=1)
+
+
+class Sampling(nn.Module):
+    """The reparameterization trick: z = mu + exp(log_var / 2) * eps, eps ~ N(0, I).
+
+    The noise is drawn from `generator` (torch's global RNG if None), so z stays
+    differentiable in mu and log_var.
+    """
+
+    def __init__(self, generator: torch.Generator | None = None):
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, z_mean: torch.Tensor, z_log_var: torch.Tensor) -> torch.Tensor:
+        eps = torch.randn_like(z_mean, generator=self.generator)
+        return z_mean + torch.exp(0.5 * z_log_var) * eps
+
+
+def _with_label(h: torch.Tensor, y: torch.Tensor | None, n_classes: int) -> torch.Tensor:
+    """Append the one-hot digit to `h` for a conditional model (n_classes > 0)."""
+    if not n_classes:
+        return h
+    if y is None:
+        raise ValueError("a conditional model needs the digit labels y")
+    return torch.cat([h, F.one_hot(y, n_classes).to(h.dtype)], dim=1)
+
+
+class Encoder(nn.Module):
+    """x [B, 1, 28, 28] (and digit y [B] if n_classes) -> (z_mean, z_log_var, z)."""
+
+    def __init__(self, latent_dim: int = 2, n_classes: int = 0, sampling: nn.Module | None = None):
+        super().__init__()
+        self.n_classes = n_classes
+        self.conv1 = nn.Conv2d(1, 32, 3, stride=2)
+        self.conv2 = nn.Conv2d(32, 64, 3, stride=2)
+        self.dense = nn.Linear(7 * 7 * 64 + n_classes, 16)
+        self.z_mean = nn.Linear(16, latent_dim)
+        self.z_log_var = nn.Linear(16, latent_dim)
+        self.sampling = sampling if sampling is not None else Sampling()
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None):
+        h = F.relu(self.conv1(F.pad(x, SAME_STRIDE2)))
+        h = F.relu(self.conv2(F.pad(h, SAME_STRIDE2)))
+        h = h.permute(0, 2, 3, 1).flatten(1)          # Keras' Flatten of NHWC
+        h = F.relu(self.dense(_with_label(h, y, self.n_classes)))
+        z_mean, z_log_var = self.z_mean(h), self.z_log_var(h)
+        return z_mean, z_log_var, self.sampling(z_mean, z_log_var)
+
+
+class Decoder(nn.Module):
+    """z [B, latent] (and digit y [B] if n_classes) -> pixel probabilities [B, 1, 28, 28]."""
+
+    def __init__(self, latent_dim: int = 2, n_classes: int = 0):
+        super().__init__()
+        self.n_classes = n_classes
+        self.dense = nn.Linear(latent_dim + n_classes, 7 * 7 * 64)
+        self.deconv1 = nn.ConvTranspose2d(64, 64, 3, stride=2)
+        self.deconv2 = nn.ConvTranspose2d(64, 32, 3, stride=2)
+        self.deconv3 = nn.ConvTranspose2d(32, 1, 3, padding=1)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        h = F.relu(self.dense(_with_label(z, y, self.n_classes)))
+        h = h.view(-1, 7, 7, 64).permute(0, 3, 1, 2)   # Keras' Reshape((7, 7, 64))
+        h = F.relu(self.deconv1(h)[..., :-1, :-1])
+        h = F.relu(self.deconv2(h)[..., :-1, :-1])
+        return torch.sigmoid(self.deconv3(h))
+
+
+class VAE(nn.Module):
+    """Encoder + decoder; forward gives the batch means (neg-ELBO, reconstruction, KL).
+
+    `kl_fn(z_mean, z_log_var)` returns the per-example KL; it is injectable so
+    that a student's formula trains in this loop.
+    """
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module,
+                 kl_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = kl_divergence):
+        super().__init__()
+        self.encoder, self.decoder, self.kl_fn = encoder, decoder, kl_fn
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None):
+        z_mean, z_log_var, z = self.encoder(x, y)
+        recon = reconstruction_loss(x, self.decoder(z, y)).mean()
+        kl = self.kl_fn(z_mean, z_log_var).mean()
+        return recon + kl, recon, kl
+
+
+def init_like_keras(module: nn.Module, generator: torch.Generator | None = None) -> nn.Module:
+    """Glorot-uniform weights and zero biases for every Linear and (transposed) convolution.
+
+    torch's fan computation gives Keras' bound sqrt(6 / (fan_in + fan_out)) for
+    all three (a transposed kernel swaps fan_in and fan_out, not their sum).
+    """
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.xavier_uniform_(m.weight, generator=generator)
+            nn.init.zeros_(m.bias)
+    return module
+
+
+def _chunks(n: int, size: int):
+    return (slice(i, min(i + size, n)) for i in range(0, n, size))
+
+
+class TorchTrack:
+    """The `Track` of vae/common.py in PyTorch: CPU, CUDA, or DDP under torchrun.
+
+    Seeded by `config.seed`: weights, the sampling noise (own generator per
+    rank) and torch's global RNG, for injected parts that draw from it.
+    Under DDP `batch_size` stays the global batch: each rank takes its
+    equal share of every epoch's permutation in batches of batch_size // world.
+    """
+
+    name = "torch"
+
+    def __init__(self, config: VAEConfig, device: str = "auto",
+                 sampling: nn.Module | None = None, kl_fn: Callable | None = None):
+        self.config = config
+        self.device, self.rank, self.world = torch_setup(device)
+        self.is_main = self.rank == 0
+        torch.manual_seed(config.seed + self.rank)
+        self.generator = torch.Generator(self.device).manual_seed(config.seed + self.rank)
+        n_classes = config.n_classes if config.conditional else 0
+        encoder = Encoder(config.latent_dim, n_classes,
+                          sampling if sampling is not None else Sampling(self.generator))
+        self.model = VAE(encoder, Decoder(config.latent_dim, n_classes), kl_fn or kl_divergence)
+        init_like_keras(self.model, torch.Generator().manual_seed(config.seed))
+        self.model.to(self.device, memory_format=torch.channels_last)
+        self.trained = self.model
+        if self.world > 1:
+            self.trained = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate, eps=1e-7)
+
+    def _tensors(self, x, y):
+        """Images [N, 1, 28, 28] and labels (None unless conditional) on the device."""
+        xt = torch.as_tensor(np.asarray(x, dtype=np.float32), device=self.device).unsqueeze(1)
+        if not self.config.conditional:
+            return xt, None
+        return xt, torch.as_tensor(np.asarray(y, dtype=np.int64), device=self.device)
+
+    @contextlib.contextmanager
+    def _fixed_noise(self):
+        """The same noise on every call, leaving training's RNG streams where they were."""
+        state = self.generator.get_state()
+        cuda = [self.device.index or 0] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
+            torch.manual_seed(self.config.seed)
+            self.generator.manual_seed(self.config.seed)
+            try:
+                yield
+            finally:
+                self.generator.set_state(state)
+
+    def train_epoch(self, x, y, batch_size, seed, on_batch=None) -> dict:
+        xt, yt = self._tensors(x, y)
+        order = torch.from_numpy(np.random.default_rng(seed).permutation(len(xt)))
+        order = order[: len(order) // self.world * self.world][self.rank::self.world].to(self.device)
+        xt = xt[order]
+        yt = yt[order] if yt is not None else None
+        step = max(1, batch_size // self.world)
+        sums = torch.zeros(3, dtype=torch.float64, device=self.device)
+        for s in _chunks(len(xt), step):
+            terms = self.trained(xt[s], yt[s] if yt is not None else None)
+            self.optimizer.zero_grad(set_to_none=True)
+            terms[0].backward()
+            self.optimizer.step()
+            sums += torch.stack(terms).detach() * (s.stop - s.start)
+            if on_batch is not None:
+                on_batch((s.stop - s.start) * self.world)
+        if self.world > 1:
+            torch.distributed.all_reduce(sums)
+        return dict(zip(("loss", "recon", "kl"), (sums / (len(xt) * self.world)).tolist()))
+
+    @torch.no_grad()
+    def evaluate(self, x, y, batch_size=500) -> dict:
+        """Per-image means on held-out data with one z per image, the same noise every call."""
+        xt, yt = self._tensors(x, y)
+        sums = torch.zeros(3, dtype=torch.float64, device=self.device)
+        with self._fixed_noise():
+            for s in _chunks(len(xt), batch_size):
+                terms = self.model(xt[s], yt[s] if yt is not None else None)
+                sums += torch.stack(terms) * (s.stop - s.start)
+        return dict(zip(("loss", "recon", "kl"), (sums / len(xt)).tolist()))
+
+    @torch.no_grad()
+    def encode(self, x, y, batch_size=1000):
+        xt, yt = self._tensors(x, y)
+        with self._fixed_noise():
+            out = [self.model.encoder(xt[s], yt[s] if yt is not None else None)[:2]
+                   for s in _chunks(len(xt), batch_size)]
+        return tuple(torch.cat(parts).cpu().numpy() for parts in zip(*out))
+
+    @torch.no_grad()
+    def decode(self, z, y, batch_size=1000) -> np.ndarray:
+        zt = torch.as_tensor(np.asarray(z, dtype=np.float32), device=self.device)
+        yt = torch.as_tensor(np.asarray(y, dtype=np.int64), device=self.device) if self.config.conditional else None
+        out = [self.model.decoder(zt[s], yt[s] if yt is not None else None)
+               for s in _chunks(len(zt), batch_size)]
+        return torch.cat(out)[:, 0].cpu().numpy()
+
+    def param_counts(self) -> dict:
+        return {part: sum(p.numel() for p in getattr(self.model, part).parameters())
+                for part in ("encoder", "decoder")}
+
+    def save(self, directory) -> None:
+        """Model, optimizer and RNG states: `load` then continues the run exactly.
+
+        The main rank writes torch_vae.pt; each other rank its own RNG file.
+        """
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        rng = {"generator": self.generator.get_state(), "global": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        if self.is_main:
+            torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                        "rng": rng}, directory / "torch_vae.pt")
+        else:
+            torch.save(rng, directory / f"torch_rng_rank{self.rank}.pt")
+
+    def load(self, directory) -> None:
+        directory = Path(directory)
+        state = torch.load(directory / "torch_vae.pt", map_location="cpu", weights_only=True)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        rng_file = directory / f"torch_rng_rank{self.rank}.pt"
+        rng = state["rng"] if self.is_main else (
+            torch.load(rng_file, weights_only=True) if rng_file.is_file() else None)
+        if rng is not None:
+            self.generator.set_state(rng["generator"])
+            torch.set_rng_state(rng["global"])
+            if "cuda" in rng and self.device.type == "cuda":
+                torch.cuda.set_rng_state(rng["cuda"], self.device)

@@ -1,0 +1,227 @@
+"""CycleGAN's networks and losses in Keras 3 on TensorFlow (NHWC).
+
+The same networks as torch_models (layouts in cyclegan/common.py), built as
+functional models, so that a weight copied across gives the same output:
+
+- Keras has no instance norm and no reflection padding: `InstanceNormalization`
+  and `ReflectionPadding2D` are written here (the tutorial's instance norm is
+  the same formula, always affine; here affine is optional and off by default).
+- Where PyTorch pads symmetrically and Keras' "same" would not (3x3 stride-2
+  convolutions, the PatchGAN's stride-1 4x4 convolutions), the zero padding is
+  explicit (ZeroPadding2D + "valid"); the ResNet's transposed convolutions crop
+  the first row and column of their "valid" output, as PyTorch's padding=1,
+  output_padding=1 does. The U-Net keeps the tutorial's "same", which equals
+  padding 1 for 4x4 stride-2 kernels on even sides.
+- Kernels N(0, 0.02), biases 0 (the reference init; seed with
+  keras.utils.set_random_seed).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+from keras import layers, ops  # noqa: E402
+
+from .common import LAMBDA_CYCLE, LAMBDA_IDENTITY, unet_filters  # noqa: E402
+
+if keras.backend.backend() != "tensorflow":
+    raise ImportError(f"gencourse.cyclegan.tf_models needs Keras on TensorFlow; Keras was already "
+                      f"imported with the {keras.backend.backend()!r} backend (KERAS_BACKEND)")
+
+INIT_STD = 0.02
+
+
+def _normal():
+    return keras.initializers.RandomNormal(0.0, INIT_STD)
+
+
+@keras.saving.register_keras_serializable("gencourse")
+class InstanceNormalization(layers.Layer):
+    """(x - mean) / sqrt(var + eps) per example and channel over H, W (NHWC), biased variance.
+
+    Ulyanov et al. 2016; torch.nn.InstanceNorm2d's formula. With `affine`, a
+    per-channel scale (init N(1, 0.02), as the tutorial's) and offset (init 0).
+    """
+
+    def __init__(self, epsilon: float = 1e-5, affine: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon, self.affine = epsilon, affine
+
+    def build(self, input_shape):
+        if self.affine:
+            channels = input_shape[-1]
+            self.scale = self.add_weight(shape=(channels,), name="scale",
+                                         initializer=keras.initializers.RandomNormal(1.0, INIT_STD))
+            self.offset = self.add_weight(shape=(channels,), name="offset", initializer="zeros")
+
+    def call(self, x):
+        mean, var = ops.moments(x, axes=[1, 2], keepdims=True)
+        y = (x - mean) * ops.rsqrt(var + self.epsilon)
+        return y * self.scale + self.offset if self.affine else y
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon, "affine": self.affine}
+
+
+@keras.saving.register_keras_serializable("gencourse")
+class ReflectionPadding2D(layers.Layer):
+    """Mirror `padding` pixels on each side of H and W, without repeating the edge (NHWC)."""
+
+    def __init__(self, padding: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.padding = padding
+
+    def call(self, x):
+        p = self.padding
+        return ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="reflect")
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, c = input_shape
+        grow = lambda n: None if n is None else n + 2 * self.padding  # noqa: E731
+        return (b, grow(h), grow(w), c)
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding}
+
+
+def _norm(x, norm: str, affine: bool):
+    if norm == "instance":
+        return InstanceNormalization(affine=affine)(x)
+    if norm == "none":
+        return x
+    raise ValueError(f"norm must be 'instance' or 'none', got {norm!r}")
+
+
+def _conv(filters, kernel, strides=1, padding="valid", use_bias=True):
+    return layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=use_bias,
+                         kernel_initializer=_normal(), bias_initializer="zeros")
+
+
+def _conv_t(filters, kernel, strides=2, padding="valid", use_bias=True, activation=None):
+    return layers.Conv2DTranspose(filters, kernel, strides=strides, padding=padding,
+                                  use_bias=use_bias, activation=activation,
+                                  kernel_initializer=_normal(), bias_initializer="zeros")
+
+
+def _input(image_size, channels):
+    return keras.Input(shape=(image_size, image_size, channels), name="image")
+
+
+def resnet_block(x, norm: str = "instance", affine: bool = False):
+    """x + [reflect pad 1, conv 3x3, norm, ReLU, reflect pad 1, conv 3x3, norm](x) (R256)."""
+    channels = x.shape[-1]
+    h = _conv(channels, 3)(ReflectionPadding2D(1)(x))
+    h = layers.ReLU()(_norm(h, norm, affine))
+    h = _conv(channels, 3)(ReflectionPadding2D(1)(h))
+    return layers.Add()([x, _norm(h, norm, affine)])
+
+
+def build_resnet_generator(image_size: int | None = None, in_channels: int = 3,
+                           out_channels: int = 3, ngf: int = 64, n_blocks: int = 9,
+                           norm: str = "instance", affine: bool = False) -> keras.Model:
+    """c7s1-64, d128, d256, n_blocks x R256, u128, u64, c7s1-out, tanh (as torch_models)."""
+    inputs = _input(image_size, in_channels)
+    x = _conv(ngf, 7)(ReflectionPadding2D(3)(inputs))
+    x = layers.ReLU()(_norm(x, norm, affine))
+    ch = ngf
+    for _ in range(2):
+        ch *= 2
+        x = _conv(ch, 3, strides=2)(layers.ZeroPadding2D(1)(x))
+        x = layers.ReLU()(_norm(x, norm, affine))
+    for _ in range(n_blocks):
+        x = resnet_block(x, norm, affine)
+    for _ in range(2):
+        ch //= 2
+        x = layers.Cropping2D(((1, 0), (1, 0)))(_conv_t(ch, 3)(x))   # PyTorch's padding=1, output_padding=1
+        x = layers.ReLU()(_norm(x, norm, affine))
+    x = _conv(out_channels, 7)(ReflectionPadding2D(3)(x))
+    return keras.Model(inputs, layers.Activation("tanh")(x), name="resnet_generator")
+
+
+def build_unet_generator(image_size: int | None = None, in_channels: int = 3,
+                         out_channels: int = 3, ngf: int = 64, n_downs: int = 8,
+                         norm: str = "instance", affine: bool = False, dropout: float = 0.5,
+                         leaky_slope: float = 0.3, innermost_norm: bool = False) -> keras.Model:
+    """The tutorial's U-Net (pix2pix.unet_generator, instance norm); see torch_models.UnetGenerator."""
+    downs, ups = unet_filters(ngf, n_downs)
+    inputs = _input(image_size, in_channels)
+    x, skips = inputs, []
+    for i, f in enumerate(downs):
+        x = _conv(f, 4, strides=2, padding="same", use_bias=False)(x)
+        if 0 < i < n_downs - 1 or (i and innermost_norm):
+            x = _norm(x, norm, affine)
+        x = layers.LeakyReLU(leaky_slope)(x)
+        skips.append(x)
+    n_dropout = max(0, n_downs - 5)
+    for i, (f, skip) in enumerate(zip(ups, reversed(skips[:-1]))):
+        x = _norm(_conv_t(f, 4, padding="same", use_bias=False)(x), norm, affine)
+        if i < n_dropout and dropout:
+            x = layers.Dropout(dropout)(x)
+        x = layers.Concatenate()([layers.ReLU()(x), skip])
+    outputs = _conv_t(out_channels, 4, padding="same", activation="tanh")(x)
+    return keras.Model(inputs, outputs, name="unet_generator")
+
+
+def build_patch_discriminator(image_size: int | None = None, in_channels: int = 3, ndf: int = 64,
+                              n_layers: int = 3, norm: str = "instance", affine: bool = False,
+                              leaky_slope: float = 0.2) -> keras.Model:
+    """The 70x70 PatchGAN (as torch_models.PatchDiscriminator): 256² -> 30x30 logits."""
+    inputs = _input(image_size, in_channels)
+    x = _conv(ndf, 4, strides=2)(layers.ZeroPadding2D(1)(inputs))
+    x = layers.LeakyReLU(leaky_slope)(x)
+    for i in range(1, n_layers + 1):
+        f = ndf * min(2 ** i, 8)
+        x = _conv(f, 4, strides=2 if i < n_layers else 1)(layers.ZeroPadding2D(1)(x))
+        x = layers.LeakyReLU(leaky_slope)(_norm(x, norm, affine))
+    x = _conv(1, 4)(layers.ZeroPadding2D(1)(x))
+    return keras.Model(inputs, x, name="patch_discriminator")
+
+
+# Losses: the formulas of gencourse.reference.cyclegan, on tensors.
+
+def _adversarial(d_out, target: float, gan_mode: str):
+    d = ops.convert_to_tensor(d_out, "float32")
+    if gan_mode == "lsgan":
+        return ops.mean(ops.square(d - target))
+    if gan_mode == "bce":   # stable sigmoid cross-entropy on logits
+        return ops.mean(ops.maximum(d, 0.0) - d * target + ops.log1p(ops.exp(-ops.abs(d))))
+    raise ValueError(f"gan_mode must be 'lsgan' or 'bce', got {gan_mode!r}")
+
+
+def generator_adversarial_loss(d_fake, gan_mode: str = "lsgan"):
+    """Make D call the fakes real: mean (D(G(x)) - 1)^2, or BCE(1, D(G(x))) on logits."""
+    return _adversarial(d_fake, 1.0, gan_mode)
+
+
+def discriminator_loss(d_real, d_fake, gan_mode: str = "lsgan"):
+    """1/2 [loss(D(y), 1) + loss(D(G(x)), 0)]."""
+    return 0.5 * (_adversarial(d_real, 1.0, gan_mode) + _adversarial(d_fake, 0.0, gan_mode))
+
+
+def cycle_consistency_loss(real, reconstructed, lambda_cycle: float = LAMBDA_CYCLE):
+    """lambda * mean |F(G(x)) - x|, one direction."""
+    return lambda_cycle * ops.mean(ops.abs(ops.convert_to_tensor(real, "float32") - reconstructed))
+
+
+def identity_loss(real, same, lambda_cycle: float = LAMBDA_CYCLE,
+                  lambda_identity: float = LAMBDA_IDENTITY):
+    """lambda_identity * lambda * mean |G(y) - y|."""
+    return lambda_identity * lambda_cycle * ops.mean(
+        ops.abs(ops.convert_to_tensor(real, "float32") - same))
+
+
+def generator_objective(d_b_fake_b, d_a_fake_a, real_a, rec_a, real_b, rec_b,
+                        same_a=None, same_b=None, *, gan_mode: str = "lsgan",
+                        lambda_cycle: float = LAMBDA_CYCLE, lambda_identity: float = LAMBDA_IDENTITY):
+    """G's and F's joint loss; arguments as gencourse.reference.cyclegan.generator_objective."""
+    total = (generator_adversarial_loss(d_b_fake_b, gan_mode)
+             + generator_adversarial_loss(d_a_fake_a, gan_mode)
+             + cycle_consistency_loss(real_a, rec_a, lambda_cycle)
+             + cycle_consistency_loss(real_b, rec_b, lambda_cycle))
+    if lambda_identity and same_a is not None and same_b is not None:
+        total = total + identity_loss(real_a, same_a, lambda_cycle, lambda_identity) \
+            + identity_loss(real_b, same_b, lambda_cycle, lambda_identity)
+    return total

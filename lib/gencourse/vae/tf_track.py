@@ -51,12 +51,15 @@ def kl_divergence(z_mean, z_log_var):
 def reconstruction_loss(x, x_prob):
     """Bernoulli negative log-likelihood per example, summed over pixels: shape [B].
 
-    Probabilities are clipped to [1e-7, 1 - 1e-7] as in Keras' binary cross-entropy
-    (and the numpy oracle), so a saturated sigmoid never gives log(0).
+    p and 1 - p are clipped to [1e-7, 1 - 1e-7] as in Keras' binary cross-entropy and
+    the numpy oracle, so a saturated sigmoid never gives log(0). Clipping 1 - p itself
+    keeps the oracle's log(1e-7) in float32, where 1 - 1e-7 rounds to 1 - 1.19e-7.
     """
     x = ops.cast(x, "float32")
-    p = ops.clip(ops.cast(x_prob, "float32"), EPS, 1.0 - EPS)
-    bce = -(x * ops.log(p) + (1.0 - x) * ops.log1p(-p))
+    p = ops.cast(x_prob, "float32")
+    log_p = ops.log(ops.clip(p, EPS, 1.0 - EPS))
+    log_not_p = ops.log(ops.clip(1.0 - p, EPS, 1.0 - EPS))
+    bce = -(x * log_p + (1.0 - x) * log_not_p)
     return ops.sum(ops.reshape(bce, (ops.shape(bce)[0], -1)), axis=1)
 
 
@@ -160,13 +163,18 @@ class KerasTrack:
             self.model = VAE(self.encoder, self.decoder, kl_fn or kl_divergence)
             self.model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
 
-    def _dataset(self, x, y, batch_size):
-        images = np.asarray(x, np.float32).reshape(-1, 28, 28, 1)
-        if self.config.conditional:
-            onehot = np.eye(self.config.n_classes, dtype=np.float32)[np.asarray(y)]
-            data = (images, onehot)
-        else:
-            data = images
+    def _inputs(self, first, y):
+        """The model's inputs: `first` alone, or (first, one-hot digit) for the CVAE."""
+        if not self.config.conditional:
+            return first
+        return first, np.eye(self.config.n_classes, dtype=np.float32)[np.asarray(y)]
+
+    def _images(self, x, y):
+        return self._inputs(np.asarray(x, np.float32).reshape(-1, 28, 28, 1), y)
+
+    @staticmethod
+    def _batches(data, batch_size):
+        """A tf.data pipeline, which a distribution strategy splits across its replicas."""
         return tf.data.Dataset.from_tensor_slices(data).batch(batch_size).prefetch(2)
 
     def train_epoch(self, x, y, batch_size, seed, on_batch=None) -> dict:
@@ -175,24 +183,24 @@ class KerasTrack:
         if on_batch is not None:
             callbacks.append(keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: on_batch(
                 min(batch_size, len(x) - b * batch_size))))
-        history = self.model.fit(self._dataset(x[order], y[order] if y is not None else None, batch_size),
-                                 epochs=1, verbose=0, callbacks=callbacks)
+        data = self._images(x[order], None if y is None else y[order])
+        history = self.model.fit(self._batches(data, batch_size), epochs=1, shuffle=False,
+                                 verbose=0, callbacks=callbacks)
         return {k: float(v[-1]) for k, v in history.history.items()}
 
     def evaluate(self, x, y, batch_size=500) -> dict:
-        logs = self.model.evaluate(self._dataset(x, y, batch_size), verbose=0, return_dict=True)
+        logs = self.model.evaluate(self._batches(self._images(x, y), batch_size), verbose=0,
+                                   return_dict=True)
         return {k: float(v) for k, v in logs.items()}
 
+    # predict() reads a pair as (inputs, targets), so the inputs travel as a 1-tuple.
     def encode(self, x, y):
-        z_mean, z_log_var, _ = self.encoder.predict(self._dataset(x, y, 500), verbose=0)
+        z_mean, z_log_var, _ = self.encoder.predict(self._batches((self._images(x, y),), 500), verbose=0)
         return z_mean, z_log_var
 
     def decode(self, z, y):
-        z = np.asarray(z, np.float32)
-        inputs = (z, np.eye(self.config.n_classes, dtype=np.float32)[np.asarray(y)]) \
-            if self.config.conditional else z
-        data = tf.data.Dataset.from_tensor_slices(inputs).batch(500)
-        return self.decoder.predict(data, verbose=0)[..., 0]
+        data = (self._inputs(np.asarray(z, np.float32), y),)
+        return self.decoder.predict(self._batches(data, 500), verbose=0)[..., 0]
 
     def param_counts(self) -> dict:
         return {"encoder": self.encoder.count_params(), "decoder": self.decoder.count_params()}

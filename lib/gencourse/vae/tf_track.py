@@ -111,6 +111,10 @@ class VAE(keras.Model):
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.recon_tracker = keras.metrics.Mean(name="recon")
         self.kl_tracker = keras.metrics.Mean(name="kl")
+        # Encoder and decoder are built functional models. Marked built, fit() skips its
+        # symbolic build, which would call the CVAE with the images alone: Keras reads an
+        # (image, one-hot) batch as (x, y).
+        self.built = True
 
     @property
     def metrics(self):

@@ -6,10 +6,10 @@ Our checks judge parts (the grade_id of a solution cell), so each part's
 score is carried over to the autograded test cell(s) that test that part:
 
 1. an explicit ``cell_map`` {part: [test cell grade_id, ...]} wins;
-2. otherwise, in the source notebook, the autograded test cells that follow a
-   part's solution cell (up to the next part) belong to that part;
-3. otherwise a test cell named ``test_<part>``, ``tests_<part>``, ``<part>_test``
-   or ``<part>_tests`` belongs to it.
+2. otherwise a test cell named ``test_<part>``, ``tests_<part>``, ``<part>_test``
+   or ``<part>_tests`` belongs to it (the course's notebooks use ``test_<part>``);
+3. otherwise, in the source notebook, the autograded test cells that follow a
+   part's code solution cell (up to the next code solution cell) belong to it.
 
 A test cell gets its own maximum times the fraction of the part's points the
 submission earned, so nbgrader's totals stay in nbgrader's points. The
@@ -31,7 +31,7 @@ from .checks import REGISTRY, Report
 from .report import _fmt, status_of
 
 
-class GradebookError(RuntimeError):
+class GradebookError(ValueError):
     """The gradebook cannot take these grades; the message says what to do."""
 
 
@@ -88,9 +88,10 @@ def cell_map_from_notebook(path: str | os.PathLike, parts: Iterable[str]) -> dic
         gid = meta.get("grade_id")
         if not gid:
             continue
-        if meta.get("solution") and gid in parts:
-            current = gid
-            mapping.setdefault(gid, [])
+        if meta.get("solution") and cell.get("cell_type") == "code":   # a code answer starts a new part
+            current = gid if gid in parts else None
+            if current is not None:
+                mapping.setdefault(gid, [])
         elif (meta.get("grade") and not meta.get("solution") and not meta.get("task")
               and cell.get("cell_type") == "code" and current is not None):
             mapping[current].append(gid)
@@ -181,12 +182,13 @@ def _write(reports, url, assignment, notebook, cell_map, source_dir, comments) -
             if cell_map is not None:
                 mapping = {p: [c for c in cells if c in test_cells] for p, cells in cell_map.items()}
             else:
+                mapping = {p: _by_name(p, test_cells) for p in parts}
+                claimed = {c for cells in mapping.values() for c in cells}
                 source = _find_source_notebook(assignment, name, source_dir)
-                mapping = cell_map_from_notebook(source, parts) if source is not None else {}
+                by_position = cell_map_from_notebook(source, parts) if source is not None else {}
                 for p in parts:
-                    if not mapping.get(p):
-                        mapping[p] = _by_name(p, test_cells)
-                mapping = {p: [c for c in cells if c in test_cells] for p, cells in mapping.items()}
+                    if not mapping[p]:
+                        mapping[p] = [c for c in by_position.get(p, []) if c in test_cells and c not in claimed]
             layouts[name] = ({p: cells for p, cells in mapping.items() if cells}, test_cells)
 
         for report in reports:
@@ -263,6 +265,9 @@ def gradebook_from_args(args, reports: Iterable[Report]) -> GradebookSummary | N
     if not db:
         return None
     reports = list(reports)
+    if not reports:
+        print("gradebook: no reports, nothing written")
+        return None
     name = getattr(args, "nbgrader_assignment", None)
     if name is None:
         keys = {r.assignment for r in reports}
@@ -271,7 +276,7 @@ def gradebook_from_args(args, reports: Iterable[Report]) -> GradebookSummary | N
             raise GradebookError(f"reports of several assignments ({', '.join(sorted(names))}): "
                                  "pass --nbgrader-assignment NAME")
         name = names.pop()
-    summary = write_gradebook(reports, db, assignment=name)
+    summary = write_gradebook(reports, db, assignment=name, source_dir=getattr(args, "solutions", None))
     for line in summary.lines():
         print(line)
     return summary

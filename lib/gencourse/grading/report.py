@@ -6,6 +6,8 @@
 - `feedback_text` / `write_feedback`: the readable feedback file a student gets.
 - `grade_row`, `append_csv`, `write_grades_csv`: one CSV row per student, with
   a stable column order, that a resumed batch updates instead of duplicating.
+- `write_outputs` (one submission) and `write_batch_outputs` (what `grade_batch`
+  calls at its end): OUT/<student>/results.json and feedback.txt, OUT/grades.csv.
 
 Nothing here runs student code; it only formats what the grader judged.
 """
@@ -80,16 +82,21 @@ def isolation_header(report: Report) -> str:
     """Which assignment was graded and which limits applied to the student's code."""
     lines = [f"gencourse autograder: {report.assignment}, submission of {report.student}"]
     if report.isolation:
-        lines.append("Your code ran in an isolated worker: " + "; ".join(report.isolation) + ".")
+        lines.append("Your code ran in an isolated worker, with these limits:")
+        lines += [f"- {item}" for item in report.isolation]
     else:
         lines.append("Isolation: none recorded for this run.")
     return "\n".join(lines)
 
 
-def _notes_block(report: Report) -> list[str]:
-    if not report.notes:
+def _notes_block(report: Report, *, hide_hidden: bool = False) -> list[str]:
+    notes = report.notes
+    if hide_hidden:       # a note naming a hidden check would give it away before it is shown
+        secret = [r.name for r in report.results if not r.visible]
+        notes = [n for n in notes if not any(name in n for name in secret)]
+    if not notes:
         return []
-    return ["", "Notes:"] + [f"- {n}" for n in report.notes]
+    return ["", "Notes:"] + [f"- {n}" for n in notes]
 
 
 # --------------------------------------------------------------------------- results.json
@@ -113,8 +120,10 @@ def results_json(report: Report, *, hidden_visibility: str = "after_published",
         raise ValueError(f"visibility must be one of {VISIBILITIES}, not {visibility!r}")
 
     tests = []
-    for r, number in zip(report.results, _numbers(report)):
-        score = min(max(_round(r.score), 0.0), _round(r.points)) if r.points >= 0 else _round(r.score)
+    parts = parts_in_order(report)
+    ordered = sorted(zip(report.results, _numbers(report)), key=lambda rn: parts.index(rn[0].part))
+    for r, number in ordered:
+        score = min(max(_round(r.score), 0.0), max(_round(r.points), 0.0))
         tests.append({
             "name": f"{r.part}: {r.name}",
             "number": number,
@@ -130,9 +139,9 @@ def results_json(report: Report, *, hidden_visibility: str = "after_published",
 
     visible = [r for r in report.results if r.visible]
     n_hidden = len(report.results) - len(visible)
-    out = [isolation_header(report)] + _notes_block(report) + [
+    out = [isolation_header(report)] + _notes_block(report, hide_hidden=hidden_visibility != "visible") + [
         "",
-        f"Visible checks: {_fmt(sum(t['score'] for t, r in zip(tests, report.results) if r.visible))}"
+        f"Visible checks: {_fmt(sum(t['score'] for t in tests if 'hidden' not in t['tags']))}"
         f" / {_fmt(sum(r.points for r in visible))} points.",
     ]
     if n_hidden:
@@ -185,6 +194,8 @@ def _atomic_write(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
+        # mkstemp makes 0600 files: keep the mode of the file replaced, or a plain file's 0644
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -334,23 +345,26 @@ def grade_row(report: Report) -> dict:
     """One CSV row: student, assignment, total, maximum, then one column per check (its score)."""
     row = {"student": report.student, "assignment": report.assignment,
            "score": _fmt(report.score), "max_score": _fmt(report.max_score)}
-    for r in report.results:
+    parts = parts_in_order(report)
+    for r in sorted(report.results, key=lambda r: parts.index(r.part)):   # by part, then in check order
         row[check_column(r)] = _fmt(r.score)
     return row
 
 
 @contextmanager
 def _locked(path: Path):
-    """An exclusive lock next to `path`, so that parallel writers take turns."""
+    """An exclusive lock on `path`'s folder, so that parallel writers of the CSV take turns."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    lock = path.with_name(f".{path.name}.lock")
-    with open(lock, "a") as f:
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
         try:
             import fcntl
-            fcntl.flock(f, fcntl.LOCK_EX)
-        except (ImportError, OSError):       # no flock here: single writer assumed
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except (ImportError, OSError):       # no flock here: a single writer is assumed
             pass
         yield
+    finally:
+        os.close(fd)                         # closing releases the lock
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[dict]]:
@@ -415,11 +429,34 @@ def write_grades_csv(reports: Iterable[Report], path: str | os.PathLike) -> Path
     return path
 
 
+FEEDBACK_NAME = "feedback.txt"
+RESULTS_NAME = "results.json"
+GRADES_NAME = "grades.csv"
+
+
 def write_outputs(report: Report, out_dir: str | os.PathLike, *, csv_path: str | os.PathLike | None = None,
                   hidden_visibility: str = "after_published") -> None:
-    """The files of one graded submission in a batch: <out_dir>/results.json, feedback.txt, and its CSV row."""
+    """The files of one graded submission: <out_dir>/results.json and feedback.txt, and its CSV row."""
     out_dir = Path(out_dir)
-    write_results_json(report, out_dir / "results.json", hidden_visibility=hidden_visibility)
-    write_feedback(report, out_dir / "feedback.txt")
+    write_results_json(report, out_dir / RESULTS_NAME, hidden_visibility=hidden_visibility)
+    write_feedback(report, out_dir / FEEDBACK_NAME)
     if csv_path is not None:
         append_csv([grade_row(report)], csv_path)
+
+
+def write_batch_outputs(reports, out_dir: str | os.PathLike, *,
+                        hidden_visibility: str = "after_published") -> Path:
+    """What a graded batch hands out: OUT/<student>/results.json and feedback.txt, and OUT/grades.csv.
+
+    `reports` is {student: Report} (as `grade_batch` returns) or a list of
+    Reports. The per-student files are rewritten from the reports, so a resumed
+    batch leaves the same files as an uninterrupted one. The CSV is updated in
+    place (`append_csv`): one row per student, rows of students graded by an
+    earlier batch into the same folder are kept. Returns the CSV's path.
+    """
+    out_dir = Path(out_dir)
+    items = reports.items() if isinstance(reports, dict) else ((r.student, r) for r in reports)
+    items = sorted(((folder, r) for folder, r in items if r is not None), key=lambda fr: fr[0])
+    for folder, report in items:
+        write_outputs(report, out_dir / folder, hidden_visibility=hidden_visibility)
+    return append_csv([grade_row(r) for _, r in items], out_dir / GRADES_NAME)

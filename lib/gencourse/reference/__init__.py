@@ -5,6 +5,7 @@ these functions on seeded random inputs (relative error, never exact equality).
 """
 
 from .cyclegan import cycle_consistency_loss, identity_loss, instance_norm
+from .stylegan import adaptive_instance_norm, mix_styles, pixel_norm, truncate
 from .vae import (
     bernoulli_reconstruction,
     gaussian_kl,
@@ -17,6 +18,10 @@ __all__ = [
     "cycle_consistency_loss",
     "identity_loss",
     "instance_norm",
+    "adaptive_instance_norm",
+    "mix_styles",
+    "pixel_norm",
+    "truncate",
     "bernoulli_reconstruction",
     "gaussian_kl",
     "neg_elbo",

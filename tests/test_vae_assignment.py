@@ -304,3 +304,32 @@ def test_solution_notebook_runs_top_to_bottom(track, tmp_path):
     assert elapsed < 300
     outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "epoch   1" in outputs and "CVAE after 1 epoch" in outputs
+
+
+HOSTILE_KL = {
+    "patches_numpy_and_torch": (
+        "import numpy, torch\n"
+        "numpy.allclose = lambda *a, **k: True\nnumpy.array_equal = lambda *a, **k: True\n"
+        "numpy.isclose = lambda *a, **k: True\nnumpy.testing.assert_allclose = lambda *a, **k: None\n"
+        "torch.allclose = lambda *a, **k: True\ntorch.testing.assert_close = lambda *a, **k: None\n"
+        "torch.Tensor.__eq__ = lambda self, other: True\n"
+        "return torch.zeros(z_mean.shape[0]) + 7.0"),
+    "always_equal_object": (
+        "class Same:\n    def __eq__(self, other):\n        return True\n    __hash__ = object.__hash__\n"
+        "    def __array__(self, *a, **k):\n        raise TypeError('no')\n"
+        "return Same()"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_KL))
+def test_hostile_kl_earns_nothing_and_costs_nothing_else(case, tmp_path):
+    """A KL that patches numpy/torch or returns an always-equal object: the KL checks
+    are judged in the grader's process on plain arrays, so they score 0; every other part
+    keeps its points and the grader reports no error of its own."""
+    nb = plant("torch", tmp_path / f"{case}.ipynb", {"kl": HOSTILE_KL[case]})
+    report = grade_notebook(nb, fast_key("torch"), student=case)
+    results = by_name(report)
+    lost = {name for name, r in results.items() if r.score < r.points}
+    assert lost == set(KL_VALUES), {n: results[n].message for n in lost}
+    assert report.score == report.max_score - sum(results[n].points for n in KL_VALUES)
+    assert not [n for n in report.notes if "grader error" in n], report.notes

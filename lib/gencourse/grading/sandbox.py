@@ -298,11 +298,16 @@ def _make_preexec(limits: Limits, user: JobUser | None, own_net: bool, progress_
         libc = _get_libc()
     except OSError:
         libc = None
+    # A private /tmp that holds part of the installation (a checkout or venv under /tmp) gets
+    # those paths bound back read-only; the folders created on the way are traversable, so
+    # nothing under it needs a blocker of its own.
+    under = lambda p, t: p.startswith(t.rstrip("/") + "/")  # noqa: E731
+    tmp_exposed = {t: [p for p in needed if under(p, t)] for t in private_tmp}
     blockers: dict[str, list[str]] = {}
     if user is not None:
         for p in needed:
             b = _other_can_traverse(p)
-            if b:
+            if b and not any(under(p, t) for t in private_tmp):
                 blockers.setdefault(b, []).append(p)
     mem = int(limits.memory_mb) * 2**20
     cpu_hard = int(math.ceil(limits.cpu_seconds * 4 + 30))
@@ -341,11 +346,20 @@ def _make_preexec(limits: Limits, user: JobUser | None, own_net: bool, progress_
                     except OSError as e:
                         note(f"hide-failed:{path}:{e.strerror}")
                 for path in private_tmp:
+                    fds = [os.open(p, os.O_PATH | os.O_DIRECTORY) for p in tmp_exposed[path]]
                     try:
                         _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
                         note(f"tmp:{path}")
                     except OSError as e:
                         note(f"tmp-failed:{path}:{e.strerror}")
+                        for fd in fds:
+                            os.close(fd)
+                        fds = []
+                    for p, fd in zip(tmp_exposed[path], fds):
+                        os.makedirs(p, mode=0o755, exist_ok=True)
+                        _mount(f"/proc/self/fd/{fd}", p, None, MS_BIND | MS_REC)
+                        _mount(None, p, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID)
+                        os.close(fd)
                 for blocker, paths in blockers.items():
                     fds = [os.open(p, os.O_PATH | os.O_DIRECTORY) for p in paths]
                     _mount("tmpfs", blocker, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
@@ -651,14 +665,13 @@ def _run_session(probes: str, cells: list, calls: list[Call], limits: Limits, us
     read_fd, write_fd = os.pipe()
     needed = _needed_paths(probes)
     hide = []
+    keep = [*needed, scratch]
     for h in limits.hide:
         h = os.path.realpath(h)
-        keep = [*needed, scratch]
         if os.path.isdir(h) and h != "/" and not any(k == h or k.startswith(h.rstrip("/") + "/") for k in keep):
             hide.append(h)
-    keep = [*needed, scratch]
     private_tmp = [t for t in ("/tmp", "/var/tmp", "/dev/shm")
-                   if os.path.isdir(t) and not any(k == t or k.startswith(t + "/") for k in keep)]
+                   if os.path.isdir(t) and t not in needed and not scratch.startswith(t + "/")]
     preexec, _, _, _ = _make_preexec(limits, user, own_net, write_fd, needed, hide, private_tmp)
     if user is not None:
         _chown_tree(scratch, user.uid, user.gid)

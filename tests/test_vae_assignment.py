@@ -10,7 +10,6 @@ one mistake that check exists to catch.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import os
 import re

@@ -87,16 +87,14 @@ def run_check(args) -> int:
     return 0
 
 
-def run_visible(assignment_key: str, part: str, namespace: dict, *, quiet: bool = False) -> None:
-    """The visible checks of `part` on `namespace`, in this process; AssertionError if a point is lost."""
-    from .runner import get_assignment
+def judge_in_process(assignment, checks, namespace: dict) -> list[tuple]:
+    """(check, score, message) for `checks` run on a live namespace in this process.
 
-    assignment = get_assignment(assignment_key)
-    checks = [c for c in assignment.checks if c.visible and c.part == part]
-    if not checks:
-        raise ValueError(f"{assignment_key} has no visible check for the part {part!r}")
+    For the test cells of a notebook, where the student's kernel is the only process;
+    the grader itself never does this (it uses the isolated worker).
+    """
     probes = importlib.import_module(assignment.probes)
-    lost, passed = [], []
+    out = []
     for check in checks:
         replies = {}
         for call in check.calls():
@@ -110,10 +108,24 @@ def run_visible(assignment_key: str, part: str, namespace: dict, *, quiet: bool 
             score, message = float(v.score), v.message
         except Exception as e:  # noqa: BLE001
             score, message = 0.0, f"grader error in this check ({type(e).__name__}: {e})"
-        (passed if score >= check.points else lost).append((check, score, message))
+        out.append((check, score, message))
+    return out
+
+
+def run_visible(assignment_key: str, part: str, namespace: dict, *, quiet: bool = False) -> None:
+    """The visible checks of `part` on `namespace`, in this process; AssertionError if a point is lost."""
+    from .runner import get_assignment
+
+    assignment = get_assignment(assignment_key)
+    checks = [c for c in assignment.checks if c.visible and c.part == part]
+    if not checks:
+        raise ValueError(f"{assignment_key} has no visible check for the part {part!r}")
+    results = judge_in_process(assignment, checks, namespace)
     if not quiet:
-        for check, score, message in passed:
-            print(f"ok [{score:g}/{check.points:g}] {check.name}: {message}")
+        for check, score, message in results:
+            if score >= check.points:
+                print(f"ok [{score:g}/{check.points:g}] {check.name}: {message}")
+    lost = [(c, s, m) for c, s, m in results if s < c.points]
     if lost:
         raise AssertionError("\n".join(f"[{s:g}/{c.points:g}] {c.name}: {m}" for c, s, m in lost))
 

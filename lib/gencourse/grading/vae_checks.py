@@ -21,8 +21,6 @@ Parts (nbgrader grade_ids of the student's cells) and what judges them:
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 import re
 from dataclasses import dataclass
@@ -442,7 +440,7 @@ def ranges_case(seed: int, n: int, dims: int, offset: float = 0.0, singleton: in
     z = (rng.normal(size=(n, dims)) * 2 + labels[:, None] * 0.3 + offset).astype(np.float32)
     label = f"seed {seed}, {n} codes of dimension {dims}" + (
         f", digit {singleton} only once" if singleton is not None else "") + (
-        f", all codes below zero" if offset < 0 else "")
+        ", all codes below zero" if offset < 0 else "")
     return Case(label, {"z": z, "labels": labels.astype(np.int64)})
 
 
@@ -565,30 +563,13 @@ def find_hidden_dir(start=None) -> Path | None:
     return None
 
 
-def run_in_process(assignment_obj: Assignment, checks: list[Check], namespace: dict) -> list[tuple[Check, Verdict]]:
-    """Run checks on a live namespace in this process, as `commands.run_visible` does."""
-    from .worker import describe_exception, probe_outputs
-
-    probes = importlib.import_module(assignment_obj.probes)
-    out = []
-    for check in checks:
-        replies = {}
-        for call in check.calls():
-            try:
-                fn = getattr(probes, call.probe)
-                replies[call.key] = Reply(arrays=probe_outputs(fn(namespace, **call.inputs)))
-            except Exception as e:  # noqa: BLE001 - the student's error is the answer
-                replies[call.key] = Reply(error=describe_exception(e))
-        out.append((check, check.judge(replies)))
-    return out
-
-
 def run_hidden(assignment_key: str, part: str, namespace: dict, hidden_dir=None) -> None:
     """nbgrader's hidden tests: the part's hidden checks on `namespace`; AssertionError on any lost point.
 
     The checks come from autograder/hidden/vae.py (found by `find_hidden_dir`);
     without it the test fails, since the hidden points cannot be given.
     """
+    from .commands import judge_in_process
     from .runner import get_assignment, load_hidden_checks
 
     assignment_obj = get_assignment(assignment_key)
@@ -597,7 +578,8 @@ def run_hidden(assignment_key: str, part: str, namespace: dict, hidden_dir=None)
         raise AssertionError("the hidden checks (autograder/hidden/vae.py) are not available here: "
                              "set GENCOURSE_HIDDEN_DIR to the autograder/hidden folder")
     checks = [c for c in load_hidden_checks(assignment_obj, folder / HIDDEN_FILE) if c.part == part]
-    lost = [(c, v) for c, v in run_in_process(assignment_obj, checks, namespace) if v.score < c.points]
+    lost = [(c, score, msg) for c, score, msg in judge_in_process(assignment_obj, checks, namespace)
+            if score < c.points]
     if lost:
-        raise AssertionError("\n".join(f"[{v.score:g}/{c.points:g}] hidden check '{c.name}': {v.message}"
-                                        for c, v in lost))
+        raise AssertionError("\n".join(f"[{score:g}/{c.points:g}] hidden check '{c.name}': {msg}"
+                                        for c, score, msg in lost))

@@ -1,0 +1,74 @@
+"""Command-line options of `gencourse train stylegan` and `gencourse experiment
+stylegan-mixing` (no framework imported here, so the CLI stays fast)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {text}")
+    return value
+
+
+def non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0.0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def add_model_arguments(p) -> None:
+    """Options a training run and the mixing experiment share."""
+    from ..cli import positive
+
+    p.add_argument("--data-dir", help="folder with MNIST idx files or mnist.npz (or GENCOURSE_DATA)")
+    p.add_argument("--batch-size", type=positive, help="default 32")
+    p.add_argument("--r1-gamma", type=non_negative, help="R1 weight gamma (default 1.0)")
+    p.add_argument("--learning-rate", type=float, help="Adam rate (default 0.002, as the paper's code)")
+    p.add_argument("--fid-samples", type=positive, help="generated digits scored (default 2000)")
+
+
+def add_train_arguments(p) -> None:
+    from ..cli import add_common_run_options, positive
+
+    add_common_run_options(p)
+    add_model_arguments(p)
+    p.add_argument("--epochs", type=positive, help="epochs (default 1 with --steps-per-epoch)")
+    p.add_argument("--steps-per-epoch", type=positive, help="training steps per epoch (default 300)")
+    p.add_argument("--mixing-prob", type=probability, default=0.9,
+                   help="style mixing regularization probability (default 0.9)")
+    p.add_argument("--compare", action="append", default=[], metavar="RUN_DIR",
+                   help="a `gencourse train vae|cvae` output folder whose samples get the same "
+                        "Frechet distance in metrics.json (repeatable)")
+    p.set_defaults(func=train_cli)
+
+
+def add_mixing_arguments(p) -> None:
+    from ..cli import positive
+
+    p.add_argument("--track", choices=["tf", "torch"], default="torch")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs/stylegan-mixing", help="output folder")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu", "tpu"])
+    p.add_argument("--no-progress", action="store_true")
+    add_model_arguments(p)
+    p.add_argument("--steps", type=positive, help="training steps per model (default 2000)")
+    p.add_argument("--probs", default="0,0.5,0.9,1",
+                   help="comma-separated mixing probabilities to train with (default 0,0.5,0.9,1)")
+    p.add_argument("--quick", action="store_true", help="a few minutes: fewer steps and samples")
+    p.set_defaults(func=mixing_cli)
+
+
+def train_cli(args) -> int:
+    from .run import train_from_args
+
+    return train_from_args(args)
+
+
+def mixing_cli(args) -> int:
+    from .experiments import mixing_from_args
+
+    return mixing_from_args(args)

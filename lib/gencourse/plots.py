@@ -119,3 +119,39 @@ def format_ranges(ranges: np.ndarray) -> str:
     for c, r in enumerate(ranges):
         lines.append(f"{c:>5} | " + " | ".join(f"{lo:7.2f} .. {hi:6.2f}" for lo, hi in r))
     return "\n".join(lines)
+
+
+def image_table(table, path, row_labels=None, col_labels=None, title: str = "") -> Path:
+    """A [rows, cols, H, W] table of grayscale images in [0, 1] with optional row and column
+    labels (StyleGAN's noise, style-mixing, truncation and editing figures)."""
+    table = np.asarray(table)
+    rows, cols, h, w = table.shape
+    fig, ax = plt.subplots(figsize=(cols * 0.75 + 1.0, rows * 0.75 + 0.6))
+    ax.imshow(tile(table.reshape(rows * cols, h, w), rows, cols), cmap="gray_r", vmin=0, vmax=1)
+    ax.set_xticks([c * (w + 1) + w / 2 - 1 for c in range(cols)] if col_labels is not None else [],
+                  [str(c) for c in col_labels] if col_labels is not None else [])
+    ax.set_yticks([r * (h + 1) + h / 2 - 1 for r in range(rows)] if row_labels is not None else [],
+                  [str(r) for r in row_labels] if row_labels is not None else [])
+    ax.xaxis.tick_top()
+    ax.tick_params(length=0)
+    ax.set_title(title, pad=18 if col_labels is not None else 6)
+    return _save(fig, path)
+
+
+def gan_loss_curves(history: list[dict], path, title: str = "") -> Path:
+    """GAN losses per step (a running mean over 1 % of the steps): D's logistic loss,
+    G's non-saturating loss and the R1 penalty."""
+    steps = np.array([h["step"] for h in history])
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    k = max(1, len(history) // 100)
+    for ax, key, label in zip(axes, ("d_loss", "g_loss", "r1"),
+                              ("D: logistic loss", "G: non-saturating loss", "R1 penalty")):
+        values = np.array([h[key] for h in history], np.float64)
+        smooth = np.convolve(values, np.ones(k) / k, mode="valid")
+        ax.plot(steps, values, alpha=0.3, lw=0.5)
+        ax.plot(steps[k - 1:], smooth)
+        ax.set_xlabel("step")
+        ax.set_title(label)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -20,6 +20,18 @@ def non_negative(text: str) -> float:
     return value
 
 
+def probabilities(text: str) -> list[float]:
+    """Comma-separated probabilities, e.g. 0,0.5,0.9,1."""
+    try:
+        values = [probability(v) for v in text.split(",") if v.strip()]
+    except (ValueError, argparse.ArgumentTypeError) as e:
+        raise argparse.ArgumentTypeError(f"must be comma-separated probabilities in [0, 1], "
+                                         f"got {text!r}") from e
+    if not values:
+        raise argparse.ArgumentTypeError("needs at least one probability")
+    return values
+
+
 def add_model_arguments(p) -> None:
     """Options a training run and the mixing experiment share."""
     from ..cli import positive
@@ -27,8 +39,8 @@ def add_model_arguments(p) -> None:
     p.add_argument("--data-dir", help="folder with MNIST idx files or mnist.npz (or GENCOURSE_DATA)")
     p.add_argument("--batch-size", type=positive, help="default 32")
     p.add_argument("--r1-gamma", type=non_negative, help="R1 weight gamma (default 1.0)")
-    p.add_argument("--learning-rate", type=float, help="Adam rate (default 0.002, as the paper's code)")
-    p.add_argument("--fid-samples", type=positive, help="generated digits scored (default 2000)")
+    p.add_argument("--learning-rate", type=float, help="Adam rate (default 0.001, the official code's base rate)")
+    p.add_argument("--fid-samples", type=positive, help="generated digits scored (default 2000; 300 for a --quick experiment)")
 
 
 def add_train_arguments(p) -> None:
@@ -36,8 +48,8 @@ def add_train_arguments(p) -> None:
 
     add_common_run_options(p)
     add_model_arguments(p)
-    p.add_argument("--epochs", type=positive, help="epochs (default 1 with --steps-per-epoch)")
-    p.add_argument("--steps-per-epoch", type=positive, help="training steps per epoch (default 300)")
+    p.add_argument("--epochs", type=positive, help="epochs, each a checkpoint (default 5)")
+    p.add_argument("--steps-per-epoch", type=positive, help="training steps per epoch (default 200)")
     p.add_argument("--mixing-prob", type=probability, default=0.9,
                    help="style mixing regularization probability (default 0.9)")
     p.add_argument("--compare", action="append", default=[], metavar="RUN_DIR",
@@ -48,15 +60,16 @@ def add_train_arguments(p) -> None:
 
 def add_mixing_arguments(p) -> None:
     from ..cli import positive
+    from ..devices import CHOICES
 
     p.add_argument("--track", choices=["tf", "torch"], default="torch")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/stylegan-mixing", help="output folder")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu", "tpu"])
+    p.add_argument("--device", default="auto", choices=CHOICES)
     p.add_argument("--no-progress", action="store_true")
     add_model_arguments(p)
-    p.add_argument("--steps", type=positive, help="training steps per model (default 2000)")
-    p.add_argument("--probs", default="0,0.5,0.9,1",
+    p.add_argument("--steps", type=positive, help="training steps per model (default 1500; 60 with --quick)")
+    p.add_argument("--probs", type=probabilities, default=[0.0, 0.5, 0.9, 1.0],
                    help="comma-separated mixing probabilities to train with (default 0,0.5,0.9,1)")
     p.add_argument("--quick", action="store_true", help="a few minutes: fewer steps and samples")
     p.set_defaults(func=mixing_cli)

@@ -1,0 +1,103 @@
+"""The PyTorch training loop of the small StyleGAN: one D step and one G step per batch.
+
+The loop is the official one (github.com/NVlabs/stylegan, training/training_loop.py
+and training/loss.py, facts only): Adam with beta1 = 0, beta2 = 0.99, epsilon 1e-8
+for both networks; D on the logistic loss plus R1 on the reals
+(D_logistic_simplegp), G on the non-saturating loss (G_logistic_nonsaturating);
+every generator forward draws fresh latents, mixes them with probability
+`mixing_prob` and moves w_avg, as G_style does while training. Latents,
+crossovers and noise come from the numpy generator passed in, so the Keras track
+(tf_track) gets the same draws and a resumed run continues exactly.
+Images are [n, res, res] arrays in the generator's scale ([-1, 1] for data).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..devices import torch_setup
+from . import common, torch_models as tm
+
+
+class TorchTrainer:
+    """Generator, discriminator and their Adam optimizers on one device."""
+
+    def __init__(self, config: common.StyleGANConfig, device: str = "auto"):
+        self.config = config
+        self.device, rank, _ = torch_setup(device)
+        self.is_main = rank == 0
+        torch.manual_seed(config.seed)
+        self.generator = tm.build_generator(config).to(self.device)
+        self.discriminator = tm.build_discriminator(config).to(self.device)
+        adam = dict(lr=config.learning_rate, betas=(config.beta_1, config.beta_2), eps=1e-8)
+        self.g_opt = torch.optim.Adam(self.generator.parameters(), **adam)
+        self.d_opt = torch.optim.Adam(self.discriminator.parameters(), **adam)
+
+    def _noise(self, noise) -> list[torch.Tensor]:
+        """Neutral [n, r, r, 1] noise images -> [n, 1, r, r] tensors (one channel: a reshape)."""
+        return [torch.from_numpy(n).reshape(n.shape[0], 1, *n.shape[1:3]).to(self.device)
+                for n in noise]
+
+    def train_step(self, reals: np.ndarray, rng: np.random.Generator) -> dict:
+        g, d, c = self.generator, self.discriminator, self.config
+        b = len(reals)
+        x = torch.from_numpy(np.asarray(reals, np.float32)).reshape(b, 1, *reals.shape[1:])
+        with torch.no_grad():
+            ws = tm.sample_styles_for_training(g, b, rng, c.mixing_prob, self.device)
+            fake = g.synthesis(ws, self._noise(common.sample_noise(rng, c.resolution, b)))
+        r1, d_real = tm.r1_penalty(d, x.to(self.device), c.r1_gamma, return_logits=True)
+        d_loss = tm.discriminator_loss(d_real, d(fake))
+        self.d_opt.zero_grad(set_to_none=True)
+        (d_loss + r1).backward()
+        self.d_opt.step()
+
+        ws = tm.sample_styles_for_training(g, b, rng, c.mixing_prob, self.device)
+        fake = g.synthesis(ws, self._noise(common.sample_noise(rng, c.resolution, b)))
+        g_loss = tm.generator_loss(d(fake))
+        self.g_opt.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.g_opt.step()
+        return {"g_loss": g_loss.item(), "d_loss": d_loss.item(), "r1": r1.item()}
+
+    @torch.no_grad()
+    def mapping(self, z: np.ndarray) -> np.ndarray:
+        """w = f(z) for [n, z_dim] latents."""
+        z = torch.from_numpy(np.asarray(z, np.float32)).to(self.device)
+        return self.generator.mapping(z).cpu().numpy()
+
+    @torch.no_grad()
+    def synthesize(self, ws: np.ndarray, noise: list[np.ndarray], chunk: int = 256) -> np.ndarray:
+        """Images [n, res, res] from styles [n, layers, w_dim] and noise [n, r, r, 1] per layer."""
+        out = []
+        for i in range(0, len(ws), chunk):
+            w = torch.from_numpy(np.asarray(ws[i:i + chunk], np.float32)).to(self.device)
+            img = self.generator.synthesis(w, self._noise([n[i:i + chunk] for n in noise]))
+            out.append(img[:, 0].cpu().numpy())
+        return np.concatenate(out)
+
+    @property
+    def w_avg(self) -> np.ndarray:
+        return self.generator.w_avg.cpu().numpy()
+
+    def param_counts(self) -> dict:
+        return {"generator": tm.count_params(self.generator),
+                "discriminator": tm.count_params(self.discriminator)}
+
+    def save(self, directory) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        torch.save({"generator": self.generator.state_dict(),
+                    "discriminator": self.discriminator.state_dict(),
+                    "g_opt": self.g_opt.state_dict(), "d_opt": self.d_opt.state_dict()},
+                   directory / "torch_stylegan.pt")
+
+    def load(self, directory) -> None:
+        state = torch.load(Path(directory) / "torch_stylegan.pt", map_location=self.device,
+                           weights_only=True)
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.g_opt.load_state_dict(state["g_opt"])
+        self.d_opt.load_state_dict(state["d_opt"])

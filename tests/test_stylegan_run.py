@@ -1,0 +1,139 @@
+"""`gencourse train stylegan` on a tiny budget: figures, metrics.json, resume, both tracks alike."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from gencourse.cli import main
+from gencourse.data.mnist import MNIST
+from gencourse.stylegan import run, sampling
+
+# A network small enough to train a few steps in seconds (the run's default is CPU_SIZE).
+TINY = dict(z_dim=16, w_dim=16, mapping_layers=2, fmap_base=64, fmap_max=32)
+FIGURES = ["samples.png", "noise.png", "style_mixing_coarse.png", "style_mixing_middle.png",
+           "style_mixing_fine.png", "truncation.png", "loss_curves.png", "editing.png",
+           "progress/epoch_001.png", "progress/epoch_002.png"]
+
+
+@pytest.fixture(scope="module")
+def small_mnist(mnist):
+    return MNIST(mnist.x_train[:1500], mnist.y_train[:1500], mnist.x_test[:600],
+                 mnist.y_test[:600], "shared MNIST test set, subset")
+
+
+def quick_classifier(data):
+    """The package classifier on a small budget (10 epochs): ~90 % held-out, in seconds."""
+    from gencourse.metrics import DigitClassifier
+
+    return DigitClassifier(epochs=10).fit(data.x_train, data.y_train, data.x_test, data.y_test)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(small_mnist, tmp_path_factory):
+    out = tmp_path_factory.mktemp("stylegan")
+    metrics = run.train("torch", epochs=2, steps_per_epoch=3, batch_size=8, fid_samples=200,
+                        data=small_mnist, out=out, device="cpu", progress=False,
+                        classifier=quick_classifier(small_mnist), **TINY)
+    return out, metrics
+
+
+def test_run_writes_every_figure_and_the_metrics(tiny_run):
+    out, metrics = tiny_run
+    for name in FIGURES:
+        assert (out / name).stat().st_size > 1000, name
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["steps"] == 6 and [h["epoch"] for h in saved["history"]] == [1, 2]
+    assert saved["config"]["mixing_prob"] == 0.9 and saved["config"]["w_dim"] == 16
+    assert saved["classifier_accuracy"] > 0.85
+    # six steps of training cannot draw digits: farther from the test digits than real ones
+    assert saved["frechet_distance"] > 2 * saved["frechet_floor"] > 0
+    assert abs(sum(saved["class_fractions"]) - 1) < 1e-9
+    assert set(saved["noise"]) == {"noise_std", "style_std", "ratio", "noise_high_freq",
+                                   "style_high_freq"}
+    assert saved["params"]["generator"] > 0
+
+
+def test_editing_moves_thickness_monotonically(tiny_run):
+    """Directions are found on one set of latents and measured on fresh ones."""
+    edit = tiny_run[1]["editing"]["thickness"]
+    assert edit["monotonic"], edit["mean_attribute"]
+    assert edit["mean_attribute"][-1] > 1.5 * edit["mean_attribute"][0]
+
+
+def _weights(trainer):
+    return [p.detach().clone() for p in trainer.generator.parameters()] + \
+        [trainer.generator.w_avg.clone()]
+
+
+def test_resume_continues_where_it_stopped(small_mnist, tmp_path):
+    x = sampling.to_model_images(small_mnist.x_train)
+    config = run.make_config(batch_size=8, **TINY)
+    straight = sampling.get_trainer("torch", config, "cpu")
+    h_straight = run.fit(straight, x, epochs=2, steps_per_epoch=2, out=tmp_path / "a",
+                         progress=False)
+    run.fit(sampling.get_trainer("torch", config, "cpu"), x, epochs=1, steps_per_epoch=2,
+            out=tmp_path / "b", progress=False)
+    resumed = sampling.get_trainer("torch", config, "cpu")
+    h_resumed = run.fit(resumed, x, epochs=2, steps_per_epoch=2, out=tmp_path / "b",
+                        resume=True, progress=False)
+    assert [h["step"] for h in h_resumed] == [1, 2, 3, 4]
+    for key in ("g_loss", "d_loss", "r1"):
+        assert [h[key] for h in h_resumed] == pytest.approx([h[key] for h in h_straight])
+    for a, b in zip(_weights(straight), _weights(resumed)):
+        torch.testing.assert_close(a, b)
+    assert json.loads((tmp_path / "b" / "checkpoint" / "state.json").read_text())["epoch"] == 2
+
+
+def test_both_tracks_take_the_same_steps(small_mnist, tmp_path):
+    """Same weights, same draws: the Keras loop gives torch's losses, and resumes exactly."""
+    from test_stylegan_models import copy_torch_to_keras
+
+    x = sampling.to_model_images(small_mnist.x_train)
+    config = run.make_config(batch_size=8, **TINY)
+    tt = sampling.get_trainer("torch", config, "cpu")
+    kt = sampling.get_trainer("tf", config, "cpu")
+    copy_torch_to_keras(tt.generator, kt.generator)
+    copy_torch_to_keras(tt.discriminator, kt.discriminator)
+    h_torch = run.fit(tt, x, epochs=1, steps_per_epoch=4, out=None, progress=False)
+    h_tf = run.fit(kt, x, epochs=1, steps_per_epoch=2, out=tmp_path, progress=False)
+    kt2 = sampling.get_trainer("tf", config, "cpu")
+    h_tf = run.fit(kt2, x, epochs=2, steps_per_epoch=2, out=tmp_path, resume=True,
+                   progress=False)
+    assert [h["step"] for h in h_tf] == [h["step"] for h in h_torch] == [1, 2, 3, 4]
+    for a, b in zip(h_torch, h_tf):
+        for key in ("g_loss", "d_loss", "r1"):
+            assert b[key] == pytest.approx(a[key], rel=2e-3, abs=1e-5), (a["step"], key)
+    np.testing.assert_allclose(kt2.w_avg, tt.w_avg, rtol=1e-3, atol=1e-6)
+
+
+@pytest.mark.parametrize("argv, name", [
+    (["--mixing-prob", "1.5"], "--mixing-prob"),
+    (["--r1-gamma", "-1"], "--r1-gamma"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--track", "jax"], "--track"),
+])
+def test_bad_train_arguments_exit_2_naming_the_argument(argv, name, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["train", "stylegan", *argv])
+    assert e.value.code == 2
+    assert name in capsys.readouterr().err
+
+
+def test_missing_gpu_is_a_clear_error(tmp_path, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert main(["train", "stylegan", "--track", "torch", "--device", "gpu",
+                 "--out", str(tmp_path)]) == 2
+    assert "--device gpu" in capsys.readouterr().err
+
+
+@pytest.mark.gpu
+def test_default_budget_draws_digits(tmp_path):
+    """The default run (real MNIST if GENCOURSE_DATA is set, else the embedded subset)."""
+    m = run.train("torch", out=tmp_path, device="gpu", progress=False)
+    assert m["frechet_distance"] < 10 * m["frechet_floor"]
+    assert m["noise"]["ratio"] < 0.5
+    assert m["noise"]["noise_high_freq"] > m["noise"]["style_high_freq"]
+    assert m["editing"]["thickness"]["monotonic"]

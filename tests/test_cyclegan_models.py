@@ -14,30 +14,10 @@ from gencourse.reference.cyclegan import instance_norm
 keras = pytest.importorskip("keras")
 tfm = pytest.importorskip("gencourse.cyclegan.tf_models")
 tf = pytest.importorskip("tensorflow")
+from gencourse.cyclegan.convert import torch_to_keras as copy_torch_to_keras  # noqa: E402
 
 
 # ---------------------------------------------------------------- helpers
-
-def copy_torch_to_keras(tmodel: nn.Module, kmodel) -> None:
-    """Copy every convolution (and affine instance norm) of a torch network into its Keras twin."""
-    src = [m for m in tmodel.modules()
-           if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))
-           or (isinstance(m, nn.InstanceNorm2d) and m.affine)]
-    dst = [layer for layer in kmodel.layers
-           if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose))
-           or (isinstance(layer, tfm.InstanceNormalization) and layer.affine)]
-    assert len(src) == len(dst)
-    for t, k in zip(src, dst):
-        if isinstance(t, nn.InstanceNorm2d):
-            k.set_weights([t.weight.detach().numpy(), t.bias.detach().numpy()])
-            continue
-        # torch (out, in, kh, kw), transposed (in, out, kh, kw) -> Keras (kh, kw, in, out), (kh, kw, out, in)
-        weights = [t.weight.detach().numpy().transpose(2, 3, 1, 0)]
-        if t.bias is not None:
-            weights.append(t.bias.detach().numpy())
-        assert [w.shape for w in weights] == [tuple(w.shape) for w in k.get_weights()]
-        k.set_weights(weights)
-
 
 def torch_out(model: nn.Module, x_nhwc: np.ndarray) -> np.ndarray:
     with torch.no_grad():

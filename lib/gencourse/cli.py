@@ -11,7 +11,7 @@ from .data import DataError
 from .devices import CHOICES, DeviceError
 
 
-def _positive(text: str) -> int:
+def positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
@@ -20,20 +20,36 @@ def _positive(text: str) -> int:
 
 def add_train(sub) -> None:
     p = sub.add_parser("train", help="train a complete solution and write every figure of the report")
-    p.add_argument("model", choices=["vae", "cvae"])
+    models = p.add_subparsers(dest="model", required=True, metavar="MODEL")
+    for model in ("vae", "cvae"):
+        add_vae_train(models.add_parser(model, help=f"the report's {model.upper()} on MNIST"))
+    from .cyclegan.options import add_train_arguments as add_cyclegan
+
+    add_cyclegan(models.add_parser("cyclegan", help="CycleGAN on digits<->MNIST or image folders"))
+    from .stylegan.options import add_train_arguments as add_stylegan
+
+    add_stylegan(models.add_parser("stylegan", help="a small StyleGAN on MNIST"))
+
+
+def add_common_run_options(p) -> None:
+    """Options every training run shares: track, seed, output, device, resume, progress."""
     p.add_argument("--track", choices=["tf", "torch"], default="tf")
-    p.add_argument("--epochs", type=_positive, help="default: 50 (vae) or 40 (cvae), as the report")
-    p.add_argument("--latent-dim", type=_positive, default=2)
-    p.add_argument("--batch-size", type=_positive, default=128)
-    p.add_argument("--learning-rate", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-dir", help="folder with MNIST idx files or mnist.npz (or GENCOURSE_DATA)")
-    p.add_argument("--download", action="store_true",
-                   help="download MNIST (md5-checked, cached) if it is not found locally")
     p.add_argument("--out", help="output folder (default runs/MODEL-TRACK)")
     p.add_argument("--device", choices=CHOICES, default="auto")
     p.add_argument("--resume", action="store_true", help="continue from the output folder's checkpoint")
     p.add_argument("--no-progress", action="store_true")
+
+
+def add_vae_train(p) -> None:
+    add_common_run_options(p)
+    p.add_argument("--epochs", type=positive, help="default: 50 (vae) or 40 (cvae), as the report")
+    p.add_argument("--latent-dim", type=positive, default=2)
+    p.add_argument("--batch-size", type=positive, default=128)
+    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--data-dir", help="folder with MNIST idx files or mnist.npz (or GENCOURSE_DATA)")
+    p.add_argument("--download", action="store_true",
+                   help="download MNIST (md5-checked, cached) if it is not found locally")
     p.set_defaults(func=run_train)
 
 
@@ -56,10 +72,10 @@ def run_train(args) -> int:
 def add_demo(sub) -> None:
     p = sub.add_parser("demo", help="short VAE + CVAE runs in both tracks on the embedded data")
     p.add_argument("--out", default="runs/demo")
-    p.add_argument("--epochs", type=_positive, default=8)
+    p.add_argument("--epochs", type=positive, default=8)
     # batch 32: four times the steps of 128 in the same minutes; at 128, 8 epochs of the
     # embedded 4,000 digits leave the VAE's second latent dimension unused (neg-ELBO ~196 vs ~173)
-    p.add_argument("--batch-size", type=_positive, default=32)
+    p.add_argument("--batch-size", type=positive, default=32)
     p.add_argument("--tracks", default="tf,torch")
     p.set_defaults(func=run_demo)
 
@@ -84,6 +100,15 @@ def run_demo(args) -> int:
     return 0
 
 
+def add_experiment(sub) -> None:
+    p = sub.add_parser("experiment", help="the report's studies, re-run small: tables and figures")
+    exps = p.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
+    from .stylegan.options import add_mixing_arguments
+
+    add_mixing_arguments(exps.add_parser(
+        "stylegan-mixing", help="StyleGAN's Table 2: mixing regularization vs latents mixed at test time"))
+
+
 def add_release(sub) -> None:
     p = sub.add_parser("release", help="generate assignments/ from solutions/ with nbgrader")
     p.add_argument("assignment", nargs="?", help="one assignment (default: all)")
@@ -104,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     add_train(sub)
     add_demo(sub)
+    add_experiment(sub)
     add_release(sub)
     from .grading import commands, gradescope
 

@@ -121,6 +121,53 @@ def format_ranges(ranges: np.ndarray) -> str:
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------- CycleGAN
+
+def _show(image: np.ndarray) -> np.ndarray:
+    """[-1, 1] HWC -> [0, 1] for imshow (HW for one channel)."""
+    image = np.clip((np.asarray(image) + 1.0) / 2.0, 0.0, 1.0)
+    return image[..., 0] if image.shape[-1] == 1 else image
+
+
+def translation_grid(rows_a, rows_b, path, title: str = "") -> Path:
+    """Columns of test images: x, G(x), F(G(x)) above y, F(y), G(F(y)) (NHWC in [-1, 1])."""
+    labels = ["x (A)", "G(x)", "F(G(x))", "y (B)", "F(y)", "G(F(y))"]
+    rows = list(rows_a) + list(rows_b)
+    n = len(rows[0])
+    fig, axes = plt.subplots(6, n, figsize=(1.2 * n + 0.8, 7.6), squeeze=False)
+    for r, (row, label) in enumerate(zip(rows, labels)):
+        for c in range(n):
+            ax = axes[r][c]
+            img = _show(row[c])
+            ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(label)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def cycle_loss_curves(history: list[dict], path, title: str = "") -> Path:
+    """Per-epoch means of the generators' and discriminators' loss terms."""
+    epochs = [h["epoch"] for h in history]
+    keys = [k for k in history[0] if k not in ("epoch", "lr")] if history else []
+    groups = [("generators: adversarial", [k for k in keys if k.endswith("_adv")]),
+              ("cycle and identity (weighted)", [k for k in keys if k.startswith(("cycle", "identity"))]),
+              ("discriminators", [k for k in keys if k.startswith("D_")])]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    for ax, (name, ks) in zip(axes, groups):
+        for k in ks:
+            ax.plot(epochs, [h[k] for h in history], marker="o", label=k)
+        ax.set_xlabel("epoch")
+        ax.set_title(name)
+        if ks:
+            ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def image_table(table, path, row_labels=None, col_labels=None, title: str = "") -> Path:
     """A [rows, cols, H, W] table of grayscale images in [0, 1] with optional row and column
     labels (StyleGAN's noise, style-mixing, truncation and editing figures)."""

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 # Loss weights (paper section 4 and appendix 7.1, identity: section 5.2; reference
 # options lambda_A = lambda_B = 10, lambda_identity 0.5): cycle lambda 10 in each
 # direction, identity 0.5 * lambda.
@@ -75,11 +77,19 @@ class CycleGANConfig:
     pool_size: int = 50                # history of generated images for D
     epochs: int = 100                  # at the constant rate, then
     decay_epochs: int = 100            # linear decay to zero
+    d_layers: int = 3                  # stride-2 convolutions of the PatchGAN (3: 70x70)
     seed: int = 0
 
     def __post_init__(self):
         if self.generator not in ("resnet", "unet"):
             raise ValueError(f"generator must be 'resnet' or 'unet', got {self.generator!r}")
+        if self.image_size % 4:
+            raise ValueError(f"image_size must be divisible by 4 (two stride-2 downs), got {self.image_size}")
+        normed = patch_map_size(self.image_size, patchgan_layers(self.d_layers)[:-1])
+        if normed < 2:
+            raise ValueError(f"image_size {self.image_size} is too small for a PatchGAN with "
+                             f"{self.d_layers} stride-2 layers (its last instance-normalized map "
+                             f"would be {normed}x{normed}); use a larger image size or fewer layers")
         if self.gan_mode not in GAN_MODES:
             raise ValueError(f"gan_mode must be one of {GAN_MODES}, got {self.gan_mode!r}")
 
@@ -142,3 +152,51 @@ def unet_filters(ngf: int = 64, n_downs: int = 8) -> tuple[list[int], list[int]]
         raise ValueError(f"the U-Net needs at least 4 downs, got {n_downs}")
     downs = [ngf, 2 * ngf, 4 * ngf] + [8 * ngf] * (n_downs - 3)
     return downs, downs[-2::-1]
+
+
+def lr_factor(epoch: int, epochs: int, decay_epochs: int) -> float:
+    """The learning rate's multiplier in 0-based `epoch`: 1 for `epochs`, then linearly to ~0.
+
+    The reference's "linear" policy (networks.get_scheduler): 1 - max(0, e + 1 - epochs)
+    / (decay_epochs + 1), so the last decay epoch still takes a small step.
+    """
+    return 1.0 - max(0, epoch + 1 - epochs) / float(decay_epochs + 1)
+
+
+class ImagePool:
+    """The history of generated images that D is shown (Shrivastava et al. 2017; paper section 4).
+
+    While fewer than `size` are stored, each new fake is stored and returned.
+    Then each new fake is, with probability 1/2, swapped for a random stored one
+    (the old one goes to D), else returned as it is: D sees the generators' past
+    as well as their present, which damps oscillation. Size 0 passes fakes through.
+    Works on numpy arrays [B, ...], so both tracks share it.
+    """
+
+    def __init__(self, size: int = 50, seed: int = 0):
+        self.size, self.images = size, []
+        self.rng = np.random.default_rng(seed)
+
+    def query(self, fakes: np.ndarray) -> np.ndarray:
+        if self.size == 0:
+            return fakes
+        out = []
+        for image in fakes:
+            if len(self.images) < self.size:
+                self.images.append(image.copy())
+                out.append(image)
+            elif self.rng.random() < 0.5:
+                k = int(self.rng.integers(self.size))
+                out.append(self.images[k])
+                self.images[k] = image.copy()
+            else:
+                out.append(image)
+        return np.stack(out)
+
+    def state(self) -> dict:
+        return {"images": np.stack(self.images) if self.images else np.zeros((0,)),
+                "rng": self.rng.bit_generator.state}
+
+    def load_state(self, state: dict) -> None:
+        self.images = list(state["images"])
+        self.rng.bit_generator.state = state["rng"]

@@ -130,6 +130,31 @@ def run_visible(assignment_key: str, part: str, namespace: dict, *, quiet: bool 
         raise AssertionError("\n".join(f"[{s:g}/{c.points:g}] {c.name}: {m}" for c, s, m in lost))
 
 
+def run_hidden(assignment_key: str, part: str, namespace: dict, hidden_dir=None) -> None:
+    """nbgrader's hidden tests: the part's hidden checks on `namespace`; AssertionError on any lost point.
+
+    The checks come from autograder/hidden/<assignment>.py ($GENCOURSE_HIDDEN_DIR,
+    the package's repository, or a parent of the working directory); without
+    them the test fails, since the hidden points cannot be given.
+    """
+    from pathlib import Path
+
+    from .runner import default_hidden_dir, get_assignment, hidden_file, load_hidden_checks
+
+    assignment = get_assignment(assignment_key)
+    here = Path.cwd().resolve()
+    folders = [hidden_dir] if hidden_dir else [default_hidden_dir(),
+                                               *[f / "autograder" / "hidden" for f in (here, *here.parents)]]
+    path = next((p for p in (hidden_file(assignment, f) for f in folders if f) if p), None)
+    if path is None:
+        raise AssertionError(f"the hidden checks of {assignment.name} are not available here: "
+                             "set GENCOURSE_HIDDEN_DIR to the autograder/hidden folder")
+    checks = [c for c in load_hidden_checks(assignment, path) if c.part == part]
+    lost = [(c, s, m) for c, s, m in judge_in_process(assignment, checks, namespace) if s < c.points]
+    if lost:
+        raise AssertionError("\n".join(f"[{s:g}/{c.points:g}] hidden check '{c.name}': {m}" for c, s, m in lost))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gencourse.grading.commands")
     sub = parser.add_subparsers(dest="command", required=True)

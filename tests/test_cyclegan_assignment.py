@@ -301,14 +301,16 @@ def test_planted_mistakes_lose_exactly_their_checks(track, plant_id, tmp_path):
 
 # ----------------------------------------------------------------------------- hostile submissions
 
-HOSTILE_CYCLE = {
-    "patches_numpy_and_torch": (
+HOSTILE = {
+    # patches numpy and torch in the worker, and returns a made-up loss
+    "cycle_loss": (
         "import numpy, torch\n"
         "numpy.allclose = lambda *a, **k: True\nnumpy.isclose = lambda *a, **k: True\n"
         "numpy.array_equal = lambda *a, **k: True\nnumpy.abs = lambda x: x * 0\n"
         "torch.allclose = lambda *a, **k: True\ntorch.Tensor.__eq__ = lambda self, other: True\n"
         "return torch.tensor(3.0, requires_grad=True)"),
-    "always_equal_object": (
+    # an object equal to everything
+    "identity_loss": (
         "class Same(float):\n    def __eq__(self, other):\n        return True\n"
         "    __hash__ = float.__hash__\n"
         "    def __array__(self, *a, **k):\n        raise TypeError('no')\n"
@@ -316,16 +318,15 @@ HOSTILE_CYCLE = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(HOSTILE_CYCLE))
-def test_hostile_cycle_loss_loses_only_its_checks(case, tmp_path):
-    """A cycle loss that patches numpy/torch or returns an always-equal object: its checks are judged in
-    the grader's process on plain arrays and score 0; every other part keeps its points."""
-    nb = plant("torch", tmp_path / f"{case}.ipynb", {"cycle_loss": HOSTILE_CYCLE[case]})
-    report = grade_notebook(nb, fast_key("torch"), student=case)
+def test_hostile_losses_lose_only_their_checks(tmp_path):
+    """A cycle loss that patches numpy/torch and an identity loss that returns an always-equal object:
+    their checks are judged in the grader's process on plain arrays and score 0; the discriminator keeps
+    its points and the grader reports no error of its own."""
+    report = grade_notebook(plant("torch", tmp_path / "hostile.ipynb", HOSTILE), fast_key("torch"), student="hostile")
     results = by_name(report)
     lost = {name for name, r in results.items() if r.score < r.points}
-    assert lost == {CYCLE, CYCLE_H}, {n: results[n].message for n in lost}
-    assert report.score == report.max_score - 6
+    assert lost == {CYCLE, CYCLE_H, IDENTITY, IDENTITY_H}, {n: results[n].message for n in lost}
+    assert report.score == report.max_score - 9
     assert not grader_errors(report), report.notes
 
 
@@ -357,3 +358,13 @@ def test_solution_notebook_runs_top_to_bottom(track, tmp_path):
     outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "after 3 iterations: held-out cycle error" in outputs
     assert "2764737" in outputs and "(70, 8, -23)" in outputs
+
+
+@pytest.mark.slow
+def test_a_dead_cycle_loss_does_not_train(tmp_path):
+    """The closest calibrated failure (held-out cycle error 0.45 against the pass mark 0.36)."""
+    nb = plant("torch", tmp_path / "zero.ipynb",
+               {"cycle_loss": "return 0.0 * (reconstructed_a - real_a).abs().mean()"})
+    report = grade_notebook(nb, "cyclegan-torch", student="zero", visible_only=True)
+    training = by_name(report)[TRAINING]
+    assert training.score == 0 and "held-out cycle error" in training.message, training.message

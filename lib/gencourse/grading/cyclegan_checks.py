@@ -287,10 +287,21 @@ class TrainingSetup:
     """The short training of the convergence check and its pass mark.
 
     Digits task (sklearn digits -> MNIST, the embedded 5,000 MNIST digits), the
-    DIGITS_DEFAULTS networks, batch 8, identity weight 0 so that the cycle loss is
-    the only term that ties F(G(x)) to x. Measured on a loaded 2-core CPU
-    (held-out cycle error, mean of both directions, untrained about 0.99):
-    see `threshold`.
+    DIGITS_DEFAULTS networks, 30 iterations of batch 8, identity weight 0: with
+    the identity term the generators learn a near-identity map on their own and
+    a missing cycle loss goes unnoticed (A / B errors 0.25 / 0.30 without it,
+    0.21 / 0.29 with it, PyTorch). Held-out cycle error (mean of A -> B -> A and B -> A -> B;
+    untrained about 0.99), measured through the grader on a loaded 2-core CPU
+    (30-70 s per run):
+
+      solution parts             torch 0.278 (0.245, 0.310)   tf 0.281 (0.213, 0.348)
+      lambda missing (1, not 10) torch 0.342 (0.303, 0.381)   tf 0.359 (0.296, 0.421)
+      cycle loss always zero     torch 0.451 (0.407, 0.495)   tf 0.533 (0.492, 0.574)
+      cycle loss of wrong sign   torch 1.61 (1.613, 1.608)
+
+    The pass mark 0.36 sits 0.08 above the solution and 0.09 (torch) / 0.17 (tf)
+    below a dead cycle loss. A missing lambda lands near the mark either way; the
+    value checks catch it, not this one.
     """
 
     iterations: int = 30
@@ -298,7 +309,7 @@ class TrainingSetup:
     seed: int = 0
     lambda_identity: float = 0.0
     n_eval: int = 200
-    threshold: float = 0.40
+    threshold: float = 0.36
 
 
 @lru_cache(maxsize=2)

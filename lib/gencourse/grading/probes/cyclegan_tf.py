@@ -24,11 +24,16 @@ def _images(a):
     return tf.constant(np.asarray(a, np.float32))
 
 
-def _grad_back(tape, loss, tensors):
-    """Gradients of `loss` for `tensors`, and a 0/1 flag per tensor that got none."""
-    grads = [None] * len(tensors)
+def _summed(loss):
+    """The student's loss summed to a float32 scalar (inside the tape), or None when it is no tensor."""
     if tf.is_tensor(loss) or isinstance(loss, tf.Variable):
-        grads = tape.gradient(tf.reduce_sum(tf.cast(loss, tf.float32)), tensors)
+        return tf.reduce_sum(tf.cast(loss, tf.float32))
+    return None
+
+
+def _grad_back(tape, total, tensors):
+    """Gradients of `total` for `tensors`, and a 0/1 flag per tensor that got none."""
+    grads = [None] * len(tensors) if total is None else tape.gradient(total, tensors)
     missing = np.array([g is None for g in grads], dtype=np.float64)
     return [np.zeros(t.shape) if g is None else plain(g) for g, t in zip(grads, tensors)], missing
 
@@ -39,7 +44,8 @@ def cycle(ns, real_a, reconstructed_a, real_b, reconstructed_b, lambda_cycle):
     with tf.GradientTape() as tape:
         tape.watch([ca, cb])
         loss = fn(ra, ca, rb, cb, scalar(lambda_cycle, float))
-    (ga, gb), missing = _grad_back(tape, loss, [ca, cb])
+        total = _summed(loss)
+    (ga, gb), missing = _grad_back(tape, total, [ca, cb])
     return {"loss": plain(loss), "grad_a": ga, "grad_b": gb, "missing": missing}
 
 
@@ -49,7 +55,8 @@ def identity(ns, real, same, lambda_cycle, lambda_identity):
     with tf.GradientTape() as tape:
         tape.watch(s)
         loss = fn(r, s, scalar(lambda_cycle, float), scalar(lambda_identity, float))
-    (grad,), missing = _grad_back(tape, loss, [s])
+        total = _summed(loss)
+    (grad,), missing = _grad_back(tape, total, [s])
     return {"loss": plain(loss), "grad": grad, "missing": missing}
 
 

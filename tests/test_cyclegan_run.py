@@ -194,6 +194,23 @@ def test_command_trains_on_an_image_folder(image_folder, tmp_path, capsys):
     assert "cycle error A" in capsys.readouterr().out
 
 
+def test_command_trains_on_kaggles_jpg_layout(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    for folder, n in (("monet_jpg", 2), ("photo_jpg", 3)):
+        (tmp_path / "kaggle" / folder).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray((rng.random((36, 36, 3)) * 255).astype(np.uint8)).save(
+                tmp_path / "kaggle" / folder / f"{i}.jpg")
+    out = tmp_path / "run"
+    assert main(["train", "cyclegan", "--track", "torch", "--dataset", f"kaggle:{tmp_path / 'kaggle'}",
+                 "--image-size", "32", "--ngf", "4", "--ndf", "4", "--n-blocks", "1", "--epochs", "1",
+                 "--decay-epochs", "0", "--out", str(out), "--no-progress"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["steps_per_epoch"] == 3 and m["n_eval"] == [2, 3] and "no test split" in m["data"]
+
+
 @pytest.mark.parametrize("dataset, message", [
     ("folder:{missing}", "no such folder"),
     ("kaggle:{missing}", "monet_tfrec"),

@@ -117,8 +117,8 @@ def train(track: str = "torch", *, dataset: str = "digits", data: CycleData | No
         history.append({"epoch": epoch + 1, "lr": config.learning_rate * factor,
                         **{k: v / steps for k, v in sums.items()}})
         if progress and t.is_main:
-            tqdm.write(f"{label} epoch {epoch + 1}/{total}: " +
-                       "  ".join(f"{k} {v:.3f}" for k, v in history[-1].items() if k != "epoch"))
+            tqdm.write(f"{label} epoch {epoch + 1}/{total}: lr {history[-1]['lr']:.2e}  " +
+                       "  ".join(f"{k} {v:.3f}" for k, v in history[-1].items() if k not in ("epoch", "lr")))
         if t.is_main:
             t.save(ckpt)
             state_file.write_text(json.dumps({"epoch": epoch, "history": history,

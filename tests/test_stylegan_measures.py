@@ -7,7 +7,7 @@ import pytest
 from gencourse.data.mnist import MNIST
 from gencourse.stylegan import editing, experiments, run, sampling
 from gencourse.stylegan.compare import vae_frechet
-from test_stylegan_run import TINY, quick_classifier
+from test_stylegan_run import TINY, one_thread, quick_classifier  # noqa: F401  (a fixture)
 
 
 def _blobs(rng, n, size=32):

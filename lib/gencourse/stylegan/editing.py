@@ -105,7 +105,7 @@ def response(trainer, measure, direction: np.ndarray, rng: np.random.Generator, 
 def edit_figure(trainer, path, seed: int = 0, title: str = "", classifier=None,
                 rows_per_attribute: int = 3, n: int = 1000) -> dict:
     """Rows of edits (3 latents per attribute) and each attribute's measured response;
-    directions from n samples."""
+    directions from n samples, responses measured on n / 8 (at least 32) fresh ones."""
     rng = np.random.default_rng([seed, 3])
     found = attribute_directions(trainer, rng, classifier, n)
     ws = trainer.mapping(sampling.latents(rng, rows_per_attribute, trainer.config.z_dim))
@@ -113,7 +113,7 @@ def edit_figure(trainer, path, seed: int = 0, title: str = "", classifier=None,
     for name, (measure, direction) in found.items():
         tables.append(edit(trainer, ws, direction))
         labels += [name] * rows_per_attribute
-        means = response(trainer, measure, direction, rng)
+        means = response(trainer, measure, direction, rng, n=max(32, n // 8))
         result[name] = {"strengths": list(STRENGTHS), "mean_attribute": means.tolist(),
                         "monotonic": bool(np.all(np.diff(means) > 0))}
     plots.image_table(np.clip((np.concatenate(tables) + 1) / 2, 0, 1), path, row_labels=labels,

@@ -74,6 +74,7 @@ def format_table(result: dict) -> str:
 
 def mixing_from_args(args) -> int:
     probs = args.probs
+    sampling.set_threads(args.track, args.threads)
     steps = args.steps or (QUICK_STEPS if args.quick else DEFAULT_STEPS)
     samples = args.fid_samples or (QUICK_SAMPLES if args.quick else DEFAULT_SAMPLES)
     data = load_mnist(args.data_dir)

@@ -39,8 +39,13 @@ def add_model_arguments(p) -> None:
     p.add_argument("--data-dir", help="folder with MNIST idx files or mnist.npz (or GENCOURSE_DATA)")
     p.add_argument("--batch-size", type=positive, help="default 32")
     p.add_argument("--r1-gamma", type=non_negative, help="R1 weight gamma (default 1.0)")
-    p.add_argument("--learning-rate", type=float, help="Adam rate (default 0.001, the official code's base rate)")
-    p.add_argument("--fid-samples", type=positive, help="generated digits scored (default 2000; 300 for a --quick experiment)")
+    p.add_argument("--learning-rate", type=float,
+                   help="Adam rate (default 0.001, the official code's base rate)")
+    p.add_argument("--fid-samples", type=positive,
+                   help="generated digits scored (default 2000; 300 for a --quick experiment)")
+    p.add_argument("--threads", type=positive,
+                   help="CPU threads per operation (default: the framework's); 1 is faster "
+                        "on a busy machine, where threads wait on each other")
 
 
 def add_train_arguments(p) -> None:

@@ -102,11 +102,11 @@ def train(track: str = "torch", *, epochs: int | None = None, steps_per_epoch: i
     steps_per_epoch = steps_per_epoch or DEFAULTS["steps_per_epoch"]
     fid_samples = fid_samples or DEFAULTS["fid_samples"]
     out = Path(out)
-    data = data if data is not None else load_mnist(data_dir)
     config = make_config(mixing_prob=mixing_prob, r1_gamma=r1_gamma, learning_rate=learning_rate,
                          batch_size=batch_size, seed=seed, **size)
+    trainer = sampling.get_trainer(track, config, device)     # a missing device fails first
+    data = data if data is not None else load_mnist(data_dir)
     x_train = sampling.to_model_images(data.x_train, config.resolution)
-    trainer = sampling.get_trainer(track, config, device)
     fixed_z = sampling.latents(np.random.default_rng([seed, 0]), 64, config.z_dim)
     fixed_noise = sampling.noise(trainer, np.random.default_rng([seed, 0, 1]), 64)
 
@@ -193,12 +193,12 @@ def figures(trainer, history: list[dict], out: Path, title: str, seed: int, clf=
 
 
 def train_from_args(args) -> int:
-    data = load_mnist(args.data_dir)
+    sampling.set_threads(args.track, args.threads)
     out = args.out or f"runs/stylegan-{args.track}"
     m = train(args.track, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
               batch_size=args.batch_size, mixing_prob=args.mixing_prob, r1_gamma=args.r1_gamma,
               learning_rate=args.learning_rate, seed=args.seed, fid_samples=args.fid_samples,
-              data=data, out=out, device=args.device, resume=args.resume,
+              data_dir=args.data_dir, out=out, device=args.device, resume=args.resume,
               progress=not args.no_progress, compare=args.compare)
     if m:
         print(f"stylegan/{args.track}: Frechet distance {m['frechet_distance']:.2f} "

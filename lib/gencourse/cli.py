@@ -7,15 +7,12 @@ import sys
 import time
 from pathlib import Path
 
+from .arguments import add_common_run_options, positive
+from .cyclegan.options import add_train_arguments as add_cyclegan
 from .data import DataError
-from .devices import CHOICES, DeviceError
-
-
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+from .devices import DeviceError
+from .stylegan.options import add_mixing_arguments
+from .stylegan.options import add_train_arguments as add_stylegan
 
 
 def add_train(sub) -> None:
@@ -23,22 +20,8 @@ def add_train(sub) -> None:
     models = p.add_subparsers(dest="model", required=True, metavar="MODEL")
     for model in ("vae", "cvae"):
         add_vae_train(models.add_parser(model, help=f"the report's {model.upper()} on MNIST"))
-    from .cyclegan.options import add_train_arguments as add_cyclegan
-
     add_cyclegan(models.add_parser("cyclegan", help="CycleGAN on digits<->MNIST or image folders"))
-    from .stylegan.options import add_train_arguments as add_stylegan
-
     add_stylegan(models.add_parser("stylegan", help="a small StyleGAN on MNIST"))
-
-
-def add_common_run_options(p) -> None:
-    """Options every training run shares: track, seed, output, device, resume, progress."""
-    p.add_argument("--track", choices=["tf", "torch"], default="tf")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="output folder (default runs/MODEL-TRACK)")
-    p.add_argument("--device", choices=CHOICES, default="auto")
-    p.add_argument("--resume", action="store_true", help="continue from the output folder's checkpoint")
-    p.add_argument("--no-progress", action="store_true")
 
 
 def add_vae_train(p) -> None:
@@ -103,8 +86,6 @@ def run_demo(args) -> int:
 def add_experiment(sub) -> None:
     p = sub.add_parser("experiment", help="the report's studies, re-run small: tables and figures")
     exps = p.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
-    from .stylegan.options import add_mixing_arguments
-
     add_mixing_arguments(exps.add_parser(
         "stylegan-mixing", help="StyleGAN's Table 2: mixing regularization vs latents mixed at test time"))
 

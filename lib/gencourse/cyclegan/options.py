@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def add_train_arguments(p) -> None:
-    from ..cli import add_common_run_options, positive
+    from ..arguments import add_common_run_options, positive
 
     add_common_run_options(p)
     p.add_argument("--dataset", default="digits", metavar="digits|folder:PATH|kaggle:PATH",

@@ -25,7 +25,7 @@ from .common import CycleGANConfig, lr_factor
 # (ngf = ndf = 16), a 34x34 PatchGAN (two stride-2 layers: the 70x70 one would see
 # the whole 28x28 digit through a 1x1 map), batch 16.
 DIGITS_DEFAULTS = dict(image_size=28, channels=1, ngf=16, ndf=16, d_layers=2, batch_size=16,
-                       epochs=4, decay_epochs=4)
+                       epochs=3, decay_epochs=3)
 # Images: the paper's settings (batch 1, 100 + 100 epochs), at 256² unless told.
 IMAGE_DEFAULTS = dict(image_size=256, channels=3, ngf=64, ndf=64, d_layers=3, batch_size=1,
                       epochs=100, decay_epochs=100)

@@ -34,7 +34,7 @@ def probabilities(text: str) -> list[float]:
 
 def add_model_arguments(p) -> None:
     """Options a training run and the mixing experiment share."""
-    from ..cli import positive
+    from ..arguments import positive
 
     p.add_argument("--data-dir", help="folder with MNIST idx files or mnist.npz (or GENCOURSE_DATA)")
     p.add_argument("--batch-size", type=positive, help="default 32")
@@ -49,7 +49,7 @@ def add_model_arguments(p) -> None:
 
 
 def add_train_arguments(p) -> None:
-    from ..cli import add_common_run_options, positive
+    from ..arguments import add_common_run_options, positive
 
     add_common_run_options(p)
     add_model_arguments(p)
@@ -64,7 +64,7 @@ def add_train_arguments(p) -> None:
 
 
 def add_mixing_arguments(p) -> None:
-    from ..cli import positive
+    from ..arguments import positive
     from ..devices import CHOICES
 
     p.add_argument("--track", choices=["tf", "torch"], default="torch")

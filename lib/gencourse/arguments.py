@@ -1,0 +1,24 @@
+"""Command-line pieces shared by every training command (no framework imported here)."""
+
+from __future__ import annotations
+
+import argparse
+
+from .devices import CHOICES
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def add_common_run_options(p) -> None:
+    """Options every training run shares: track, seed, output, device, resume, progress."""
+    p.add_argument("--track", choices=["tf", "torch"], default="tf")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="output folder (default runs/MODEL-TRACK)")
+    p.add_argument("--device", choices=CHOICES, default="auto")
+    p.add_argument("--resume", action="store_true", help="continue from the output folder's checkpoint")
+    p.add_argument("--no-progress", action="store_true")

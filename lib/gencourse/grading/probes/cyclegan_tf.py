@@ -129,8 +129,9 @@ def d_params(ns, in_channels, ndf, n_layers):
 
 
 def train(ns, a, b, iterations, batch_size, seed, lambda_identity):
-    """The student's losses and PatchGAN in the trusted Keras loop (no XLA: a short run);
-    G's and F's `weights` back, flattened (see `train_and_flatten`)."""
+    """The student's losses and PatchGAN in the trusted Keras loop; G's and F's `weights` back,
+    flattened (see `train_and_flatten`). Without XLA: 30 iterations of batch 8 took 35 s in all on
+    one thread, against 65 s with XLA's compile of the first step (53 s)."""
     from gencourse.cyclegan.tf_track import TFCycleGAN
 
     model = TFCycleGAN(digits_config(batch_size, seed, lambda_identity), "cpu",

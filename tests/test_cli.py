@@ -30,9 +30,17 @@ def test_train_writes_figures_and_metrics(tiny_npz, tmp_path, capsys):
         assert (out / f"{png}.png").stat().st_size > 1000, png
     assert "held-out neg-ELBO" in capsys.readouterr().out
 
-    # --resume with one more epoch continues the same history
-    assert main(["train", "vae", "--track", "torch", "--epochs", "3", "--data-dir", str(tiny_npz),
-                 "--out", str(out), "--no-progress", "--device", "cpu", "--resume"]) == 0
+    # --resume with one more epoch continues the same history; --threads reaches torch
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        assert main(["train", "vae", "--track", "torch", "--epochs", "3", "--data-dir", str(tiny_npz),
+                     "--out", str(out), "--no-progress", "--device", "cpu", "--resume",
+                     "--threads", str(threads + 1)]) == 0
+        assert torch.get_num_threads() == threads + 1
+    finally:
+        torch.set_num_threads(threads)
     resumed = json.loads((out / "metrics.json").read_text())
     assert len(resumed["history"]) == 3
     assert resumed["history"][:2] == metrics["history"]
@@ -67,7 +75,8 @@ def test_missing_device_is_a_clear_error(tiny_npz, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv", [["train", "vae", "--epochs", "0"], ["train", "gan"],
-                                  ["train", "vae", "--track", "jax"]])
+                                  ["train", "vae", "--track", "jax"],
+                                  ["train", "cyclegan", "--threads", "0"]])
 def test_bad_arguments_exit_with_usage(argv, capsys):
     with pytest.raises(SystemExit) as e:
         main(argv)

@@ -8,6 +8,7 @@ import torch
 
 from gencourse.cli import main
 from gencourse.data.mnist import MNIST
+from gencourse.devices import set_threads
 from gencourse.stylegan import run, sampling
 
 # A network small enough to train a few steps in seconds (the run's default is CPU_SIZE).
@@ -102,7 +103,7 @@ def test_both_tracks_take_the_same_steps(small_mnist, tmp_path):
     from test_stylegan_models import copy_torch_to_keras
 
     try:
-        sampling.set_threads("tf", 1)          # as one_thread (possible before TF starts)
+        set_threads("tf", 1)          # as one_thread (possible before TF starts)
     except RuntimeError:
         pass
     x = sampling.to_model_images(small_mnist.x_train)

@@ -15,10 +15,17 @@ def positive(text: str) -> int:
 
 
 def add_common_run_options(p) -> None:
-    """Options every training run shares: track, seed, output, device, resume, progress."""
+    """Options every training run shares: track, seed, output, device, resume, progress, threads."""
     p.add_argument("--track", choices=["tf", "torch"], default="tf")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="output folder (default runs/MODEL-TRACK)")
     p.add_argument("--device", choices=CHOICES, default="auto")
     p.add_argument("--resume", action="store_true", help="continue from the output folder's checkpoint")
     p.add_argument("--no-progress", action="store_true")
+    add_threads_option(p)
+
+
+def add_threads_option(p) -> None:
+    p.add_argument("--threads", type=positive,
+                   help="CPU threads per operation (default: the framework's); 1 is faster "
+                        "on a busy machine, where threads wait on each other")

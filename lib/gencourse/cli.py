@@ -38,8 +38,10 @@ def add_vae_train(p) -> None:
 
 def run_train(args) -> int:
     from .data import load_mnist
+    from .devices import set_threads
     from .vae.run import train
 
+    set_threads(args.track, args.threads)
     data = load_mnist(args.data_dir, download_ok=args.download)
     out = args.out or f"runs/{args.model}-{args.track}"
     m = train(args.model, args.track, epochs=args.epochs, latent_dim=args.latent_dim,
@@ -65,8 +67,10 @@ def add_demo(sub) -> None:
 
 def run_demo(args) -> int:
     from .data import load_mnist
+    from .devices import set_threads
     from .vae.run import train
 
+    set_threads(args.track, args.threads)
     data = load_mnist()
     rows = []
     for track in args.tracks.split(","):

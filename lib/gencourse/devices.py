@@ -73,3 +73,22 @@ def torch_setup(device: str = "auto"):
         torch.cuda.set_device(local)
         return torch.device("cuda", local), rank, world
     return torch.device("cpu"), rank, world
+
+
+def set_threads(track: str, threads: int | None) -> None:
+    """`--threads`: intra-op CPU threads of the track's framework (None: its default).
+
+    One thread is often faster on a busy 2-core machine, where a framework's threads
+    spin waiting on each other (a torch StyleGAN step took 5.4 s with two, 1.1 s with one).
+    """
+    if threads is None:
+        return
+    if track == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+    else:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)

@@ -196,6 +196,9 @@ def _to_unit(images: np.ndarray) -> np.ndarray:
 
 def train_from_args(args) -> int:
     """The CLI's entry: options of cyclegan/options.py."""
+    from ..devices import set_threads
+
+    set_threads(args.track, args.threads)
     out = args.out or f"runs/cyclegan-{args.track}"
     m = train(args.track, dataset=args.dataset, data_dir=args.data_dir, out=out, device=args.device,
               resume=args.resume, progress=not args.no_progress, steps_per_epoch=args.steps_per_epoch,

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data import load_mnist
+from ..devices import set_threads
 from . import run, sampling
 
 PAPER_TABLE_2 = {0.0: (4.42, 8.22, 12.88, 17.41), 0.5: (4.41, 6.10, 8.71, 11.61),
@@ -74,7 +75,7 @@ def format_table(result: dict) -> str:
 
 def mixing_from_args(args) -> int:
     probs = args.probs
-    sampling.set_threads(args.track, args.threads)
+    set_threads(args.track, args.threads)
     steps = args.steps or (QUICK_STEPS if args.quick else DEFAULT_STEPS)
     samples = args.fid_samples or (QUICK_SAMPLES if args.quick else DEFAULT_SAMPLES)
     data = load_mnist(args.data_dir)

@@ -43,9 +43,6 @@ def add_model_arguments(p) -> None:
                    help="Adam rate (default 0.001, the official code's base rate)")
     p.add_argument("--fid-samples", type=positive,
                    help="generated digits scored (default 2000; 300 for a --quick experiment)")
-    p.add_argument("--threads", type=positive,
-                   help="CPU threads per operation (default: the framework's); 1 is faster "
-                        "on a busy machine, where threads wait on each other")
 
 
 def add_train_arguments(p) -> None:
@@ -64,7 +61,7 @@ def add_train_arguments(p) -> None:
 
 
 def add_mixing_arguments(p) -> None:
-    from ..arguments import positive
+    from ..arguments import add_threads_option, positive
     from ..devices import CHOICES
 
     p.add_argument("--track", choices=["tf", "torch"], default="torch")
@@ -72,6 +69,7 @@ def add_mixing_arguments(p) -> None:
     p.add_argument("--out", default="runs/stylegan-mixing", help="output folder")
     p.add_argument("--device", default="auto", choices=CHOICES)
     p.add_argument("--no-progress", action="store_true")
+    add_threads_option(p)
     add_model_arguments(p)
     p.add_argument("--steps", type=positive, help="training steps per model (default 1500; 60 with --quick)")
     p.add_argument("--probs", type=probabilities, default=[0.0, 0.5, 0.9, 1.0],

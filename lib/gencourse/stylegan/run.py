@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from .. import plots
 from ..data import load_mnist
+from ..devices import set_threads
 from . import common, editing, sampling
 
 # The CPU-sized default: 64-dim z and w, 64 feature maps at 4²-8², 32 at 16², 16 at 32²
@@ -193,7 +194,7 @@ def figures(trainer, history: list[dict], out: Path, title: str, seed: int, clf=
 
 
 def train_from_args(args) -> int:
-    sampling.set_threads(args.track, args.threads)
+    set_threads(args.track, args.threads)
     out = args.out or f"runs/stylegan-{args.track}"
     m = train(args.track, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
               batch_size=args.batch_size, mixing_prob=args.mixing_prob, r1_gamma=args.r1_gamma,

@@ -29,21 +29,6 @@ def get_trainer(track: str, config: common.StyleGANConfig, device: str = "auto")
     raise ValueError(f"track must be 'tf' or 'torch', got {track!r}")
 
 
-def set_threads(track: str, threads: int | None) -> None:
-    """Intra-op CPU threads of the track's framework (None: leave its default)."""
-    if threads is None:
-        return
-    if track == "torch":
-        import torch
-
-        torch.set_num_threads(threads)
-    else:
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-
-
 def to_model_images(x_uint8: np.ndarray, resolution: int = 32) -> np.ndarray:
     """MNIST uint8 [n, 28, 28] -> float32 [n, res, res] in [-1, 1], zero (-1) padded, centred."""
     x = np.asarray(x_uint8, np.float32) / 127.5 - 1.0

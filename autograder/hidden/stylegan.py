@@ -1,0 +1,31 @@
+"""Hidden checks of the StyleGAN assignment (both tracks): inputs the visible checks never show.
+
+Loaded by path by the grader (`checks(assignment)`) and by the hidden tests of
+the nbgrader source notebooks (`gencourse.grading.commands.run_hidden`); never
+shipped to students, never on the worker's file system.
+"""
+
+from __future__ import annotations
+
+from gencourse.grading import stylegan_checks as sc
+
+
+def checks(assignment) -> list:
+    hidden = dict(visible=False)
+    noise = [sc.noise_case(141, (3, 4, 9, 5)), sc.noise_case(142, (1, 16, 16, 2))]
+    return [
+        sc.make_check("AdaIN (hidden): a batch of one, non-square maps, one channel, another eps", "adain", 2,
+                      "adain", [sc.adain_case(111, (1, 5, 7, 4), 12), sc.adain_case(112, (5, 2, 4, 1), 3, eps=1e-5),
+                                sc.adain_case(113, (3, 3, 5, 4), 6, eps=1e-2, flat_channels=True)],
+                      sc.judge_adain, prefix="hidden/adain", **hidden),
+        sc.make_check("NoiseInjection (hidden): other shapes and channel counts", "noise", 1, "noise_given",
+                      [sc.given_inputs(c) for c in noise], sc.judge_noise_given, prefix="hidden/noise", **hidden),
+        sc.make_check("Style mixing (hidden): crossover 0 (all w2), at the last layer (all w1) and 1", "mixing", 1,
+                      "mix", [sc.mixing_case(151, 2, 8, 3, 0), sc.mixing_case(152, 4, 10, 2, 10),
+                              sc.mixing_case(153, 1, 12, 6, 1)],
+                      sc.judge_mixing, prefix="hidden/mixing", **hidden),
+        sc.make_check("Truncation (hidden): psi 0 (all w_avg), psi above 1, a cutoff of 1", "truncation", 1,
+                      "trunc", [sc.truncation_case(161, 2, 8, 5, 0.0, 8), sc.truncation_case(162, 3, 6, 4, 1.5, 2),
+                                sc.truncation_case(163, 1, 10, 3, 0.3, 1)],
+                      sc.judge_truncation, prefix="hidden/truncation", **hidden),
+    ]

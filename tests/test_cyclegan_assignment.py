@@ -10,8 +10,6 @@ parts, and must lose exactly the checks that judge them, with their hints.
 
 from __future__ import annotations
 
-import dataclasses
-import re
 import time
 from pathlib import Path
 
@@ -19,11 +17,12 @@ import nbformat
 import numpy as np
 import pytest
 
+import assignment_helpers as helpers
 from gencourse.cyclegan.common import PATCHGAN_PARAMS
 from gencourse.grading import cyclegan_checks as cc
-from gencourse.grading.checks import REGISTRY, Reply, register
-from gencourse.grading.runner import collect_checks, get_assignment, grade_notebook
-from test_vae_assignment import by_name, grade_ids
+from gencourse.grading.checks import Reply
+from gencourse.grading.runner import grade_notebook
+from test_vae_assignment import by_name
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS, RELEASE = ROOT / "solutions", ROOT / "assignments"
@@ -40,77 +39,28 @@ def source(track: str) -> Path:
 
 
 def fast_key(track: str) -> str:
-    """The assignment without its slow training check, registered for these tests only."""
-    key = f"cyclegan-{track}fast"
-    if key not in REGISTRY:
-        full = get_assignment(f"cyclegan-{track}")
-        register(dataclasses.replace(full, track=f"{track}fast", checks=[c for c in full.checks if not c.slow]))
-    return key
+    return helpers.fast_key(f"cyclegan-{track}")
 
 
 def plant(track: str, path: Path, mistakes: dict[str, str]) -> Path:
     """A copy of the solution notebook with the (first) solution region of some cells replaced."""
-    nb = nbformat.read(source(track), as_version=4)
-    cells = grade_ids(nb)
-    for gid, body in mistakes.items():
-        src = cells[gid].source
-        begin = re.search(r"^( *)### BEGIN SOLUTION\n", src, flags=re.M)
-        end = re.search(r"^ *### END SOLUTION\n?", src, flags=re.M)
-        new = "".join(begin.group(1) + line + "\n" for line in body.strip("\n").splitlines())
-        cells[gid].source = src[:begin.start()] + new + src[end.end():]
-    nbformat.write(nb, path)
-    return path
+    return helpers.plant(source(track), path, mistakes)
 
 
-def grader_errors(report) -> list:
-    return [n for n in report.notes if "grader error" in n]
+grader_errors = helpers.grader_errors
 
 
 # ----------------------------------------------------------------------------- fast: structure and judges
 
 @pytest.mark.parametrize("track", TRACKS)
 def test_source_notebook_markup(track):
-    nb = nbformat.read(source(track), as_version=4)
-    assert nb.metadata["gencourse"]["assignment"] == f"cyclegan-{track}"
-    cells = grade_ids(nb)
-    assignment = get_assignment(f"cyclegan-{track}")
-    assert assignment.parts == cc.PARTS
-    assert cells["setup"].metadata["nbgrader"]["locked"] and cells["setup"].cell_type == "code"
-    for part in assignment.parts:
-        meta = cells[part].metadata["nbgrader"]
-        assert meta["solution"] and not meta["grade"] and cells[part].cell_type == "code"
-        assert "### BEGIN SOLUTION" in cells[part].source
-    for answer in ("cycle_answer", "patchgan_answer"):
-        meta = cells[answer].metadata["nbgrader"]
-        assert cells[answer].cell_type == "markdown" and meta["grade"] and meta["solution"] and meta["points"] == 3
-        assert "Rubric" in cells[answer].source and "### BEGIN SOLUTION" in cells[answer].source
-    order = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells if "nbgrader" in c.metadata]
-    checks, notes, _ = collect_checks(assignment)
-    assert not notes
-    for part in [*assignment.parts, cc.TRAINING_PART]:
-        meta = cells[f"test_{part}"].metadata["nbgrader"]
-        assert meta["grade"] and meta["locked"] and not meta["solution"]
-        assert meta["points"] == sum(c.points for c in checks if c.part == part)
-        assert f'run_visible("cyclegan-{track}", "{part}", globals())' in cells[f"test_{part}"].source
-    for part in assignment.parts:      # each part tested after its cell, the training after every part
-        assert order.index(part) < order.index(f"test_{part}") < order.index("test_training")
-        hidden = cells[f"test_{part}"].source.split("### BEGIN HIDDEN TESTS")[1]
-        assert f'run_hidden("cyclegan-{track}", "{part}", globals())' in hidden
+    helpers.check_markup(source(track), f"cyclegan-{track}", cc.PARTS, ("cycle_answer", "patchgan_answer"),
+                         cc.TRAINING_PART)
 
 
 @pytest.mark.parametrize("track", TRACKS)
 def test_hidden_checks_use_other_inputs(track):
-    assignment = get_assignment(f"cyclegan-{track}")
-    checks, _, path = collect_checks(assignment)
-    assert path is not None and path.name == "cyclegan.py"
-    hidden = [c for c in checks if not c.visible]
-    assert {c.part for c in hidden} == set(cc.PARTS)
-    visible_inputs = [call.inputs for c in assignment.checks if not c.slow for call in c.calls()]
-    for check in hidden:
-        for call in check.calls():
-            for seen in visible_inputs:
-                assert not all(k in seen and np.shape(seen[k]) == np.shape(v) and np.array_equal(seen[k], v)
-                               for k, v in call.inputs.items())
+    helpers.check_hidden_inputs(f"cyclegan-{track}", cc.PARTS, "cyclegan.py")
 
 
 def test_param_count_formula_is_the_reference_layout():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import time
 from pathlib import Path
 
 import nbformat
@@ -94,3 +95,42 @@ def check_hidden_inputs(key: str, parts: list, hidden_file: str) -> None:
             for seen in visible_inputs:
                 assert not all(k in seen and np.shape(seen[k]) == np.shape(v) and np.array_equal(seen[k], v)
                                for k, v in call.inputs.items())
+
+
+def grade_solutions(sources: dict, key: str) -> dict:
+    """{track: report} of each solution notebook graded once (visible and hidden checks, slow ones too)."""
+    from gencourse.grading.runner import grade_notebook
+
+    out = {}
+    for track, path in sources.items():
+        start = time.time()
+        out[track] = grade_notebook(path, f"{key}-{track}", student="solution")
+        print(f"grading the {track} solution: {time.time() - start:.0f} s")
+    return out
+
+
+def assert_full_marks(report, points: float, parts: set) -> None:
+    lost = [(r.name, r.message) for r in report.results if r.score < r.points]
+    assert not lost, lost
+    assert report.score == report.max_score == points
+    assert {r.part for r in report.results} == parts
+    assert not grader_errors(report), report.notes
+
+
+def assert_untouched(report, points: float) -> None:
+    """An untouched release: no point, every message "not implemented yet", no grader error."""
+    assert report.score == 0 and report.max_score == points
+    for r in report.results:
+        assert r.message.startswith("not implemented yet"), (r.name, r.message)
+    assert not grader_errors(report), report.notes
+
+
+def assert_lost_exactly(report, expected: dict) -> None:
+    """The checks named in `expected` scored 0 with their hint ({check name: hint}); every other one full."""
+    results = {r.name: r for r in report.results}
+    lost = {name for name, r in results.items() if r.score < r.points}
+    assert lost == set(expected), {n: results[n].message for n in lost ^ set(expected) if n in results}
+    for name, hint in expected.items():
+        assert results[name].score == 0 and hint in results[name].message, (name, results[name].message)
+    assert report.score == report.max_score - sum(results[n].points for n in expected)
+    assert not grader_errors(report), report.notes

@@ -267,8 +267,12 @@ PLANTS = {
 }
 
 
-@pytest.mark.parametrize("plant_id", sorted(PLANTS))
-@pytest.mark.parametrize("track", TRACKS)
+# The judges see arrays, the same in both tracks; the Keras track (a notebook graded in 17 s against 6 s) plants
+# the four notebooks that cover every part, the PyTorch track all six.
+PLANTED = [("torch", p) for p in sorted(PLANTS)] + [("tf", p) for p in ("p1", "p2", "p3", "p4")]
+
+
+@pytest.mark.parametrize("track, plant_id", PLANTED)
 def test_planted_mistakes_lose_exactly_their_checks(track, plant_id, tmp_path):
     bodies, expected = PLANTS[plant_id]
     report = grade_notebook(plant(track, tmp_path / f"{plant_id}.ipynb", bodies(track)), fast_key(track),

@@ -328,14 +328,14 @@ class FitSetup:
     grader loads the returned weights into its own network (the package's
     AdaIN and noise) and recomputes the error with its own fixed noise; so a
     forward pass that differs from AdaIN's trains weights that fail there.
-    Measured on a loaded 2-core CPU (MSE; 4-12 s per fit):
+    Measured through the grader on a loaded 2-core CPU (MSE; 4-15 s per fit):
 
       mean image of the 16 digits (no use of w)    0.170
-      solution parts                    torch 0.035   tf 0.036
-      style detached from the graph     torch 0.358   tf 0.382
-      no normalization in AdaIN         torch 2.23    tf 2.84
-      scale without +1                  torch 1.85
-      normalized over the batch         torch 1.66
+      solution parts                    torch 0.035   tf 0.033
+      style detached from the graph     torch 0.358   tf 0.380
+      no normalization in AdaIN         torch 2.22    tf 2.84
+      scale without +1                  torch 1.89    tf 2.01
+      normalized over the batch         torch 1.66 (outside the grader)
 
     The pass mark 0.10 sits 3x above the solution and below the mean image,
     so passing means each w found its own digit through the styles.

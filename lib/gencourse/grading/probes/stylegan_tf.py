@@ -110,9 +110,10 @@ def fit(ns, ws, targets, iterations, learning_rate, seed):
     net = SynthesisNetwork(**FIT_NETWORK)
     trusted = list(net.weights)
     swapped = plug(net, part(ns, "AdaptiveInstanceNorm"), part(ns, "NoiseInjection"), FIT_NETWORK["w_dim"])
+    styles = tf.repeat(_t(ws)[:, None, :], net.num_layers, axis=1)
+    net(styles[:1])                    # builds the student's layers if they create their weights in build()
     weights = ordered(trusted, swapped, lambda layer: list(layer.weights))
     trainable = [v for v in weights if v.trainable]
-    styles = tf.repeat(_t(ws)[:, None, :], net.num_layers, axis=1)
     target = _t(targets)
     opt = keras.optimizers.Adam(scalar(learning_rate, float), beta_1=0.0, beta_2=0.99)
     opt.build(trainable)

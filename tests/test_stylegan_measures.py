@@ -42,7 +42,7 @@ def test_noise_only_changes_a_generator_through_its_noise_weights():
     rng = np.random.default_rng(0)
     assert sampling.noise_effect(sampling.noise_images(trainer, rng))["noise_std"] == 0.0
     with torch.no_grad():
-        for conv in trainer.generator.synthesis.convs[-2:]:         # the 32x32 layers
+        for conv in trainer.generator_ema.synthesis.convs[-2:]:     # the 32x32 layers (sampled)
             conv.epilogue.noise.weight.fill_(0.3)
     m = sampling.noise_effect(sampling.noise_images(trainer, rng))
     assert 0 < m["ratio"] and m["noise_high_freq"] > m["style_high_freq"]

@@ -9,7 +9,7 @@ import torch
 from gencourse.cli import main
 from gencourse.data.mnist import MNIST
 from gencourse.devices import set_threads
-from gencourse.stylegan import run, sampling
+from gencourse.stylegan import common, run, sampling
 
 # A network small enough to train a few steps in seconds (the run's default is CPU_SIZE).
 TINY = dict(z_dim=16, w_dim=16, mapping_layers=2, fmap_base=64, fmap_max=32)
@@ -75,8 +75,8 @@ def test_editing_moves_thickness_monotonically(tiny_run):
 
 
 def _weights(trainer):
-    return [p.detach().clone() for p in trainer.generator.parameters()] + \
-        [trainer.generator.w_avg.clone()]
+    return [p.detach().clone() for g in (trainer.generator, trainer.generator_ema)
+            for p in g.parameters()] + [trainer.generator.w_avg.clone()]
 
 
 def test_resume_continues_where_it_stopped(small_mnist, tmp_path):
@@ -112,6 +112,7 @@ def test_both_tracks_take_the_same_steps(small_mnist, tmp_path):
     kt = sampling.get_trainer("tf", config, "cpu")
     copy_torch_to_keras(tt.generator, kt.generator)
     copy_torch_to_keras(tt.discriminator, kt.discriminator)
+    copy_torch_to_keras(tt.generator_ema, kt.generator_ema)
     h_torch = run.fit(tt, x, epochs=1, steps_per_epoch=2, out=None, progress=False)
     h_tf = run.fit(kt, x, epochs=1, steps_per_epoch=1, out=tmp_path, progress=False)
     kt2 = sampling.get_trainer("tf", config, "cpu")
@@ -122,6 +123,30 @@ def test_both_tracks_take_the_same_steps(small_mnist, tmp_path):
         for key in ("g_loss", "d_loss", "r1"):
             assert b[key] == pytest.approx(a[key], rel=2e-3, abs=1e-5), (a["step"], key)
     np.testing.assert_allclose(kt2.w_avg, tt.w_avg, rtol=1e-3, atol=1e-6)
+    # the averaged generators the samples come from agree too
+    z = np.random.default_rng(3).standard_normal((4, config.z_dim)).astype(np.float32)
+    np.testing.assert_allclose(kt2.mapping(z), tt.mapping(z), rtol=1e-3, atol=1e-5)
+
+
+def test_samples_come_from_the_moving_average_of_g(small_mnist):
+    """Gs <- beta Gs + (1 - beta) G after each step (official G_smoothing_kimg = 10)."""
+    config = run.make_config(batch_size=8, **TINY)
+    beta = common.ema_beta(8, config.ema_kimg)
+    assert beta == pytest.approx(0.5 ** (8 / 10_000))
+    assert common.ema_beta(8, 0.0) == 0.0              # off: Gs is G
+    trainer = sampling.get_trainer("torch", config, "cpu")
+    before = [p.detach().clone() for p in trainer.generator_ema.parameters()]
+    run.fit(trainer, sampling.to_model_images(small_mnist.x_train), epochs=1, steps_per_epoch=1,
+            out=None, progress=False)
+    for b, e, g in zip(before, trainer.generator_ema.parameters(), trainer.generator.parameters()):
+        torch.testing.assert_close(e, beta * b + (1 - beta) * g)
+    assert not torch.equal(trainer.generator_ema.mapping.layers[0].weight,
+                           trainer.generator.mapping.layers[0].weight)
+    torch.testing.assert_close(trainer.generator_ema.w_avg, trainer.generator.w_avg)
+    z = np.zeros((2, config.z_dim), np.float32)
+    with torch.no_grad():
+        expected = trainer.generator_ema.mapping(torch.from_numpy(z)).numpy()
+    np.testing.assert_array_equal(trainer.mapping(z), expected)
 
 
 @pytest.mark.parametrize("argv, name", [

@@ -58,6 +58,7 @@ MIXING_PROB = 0.9
 TRUNCATION_PSI = 0.7
 TRUNCATION_CUTOFF = 8     # official G_style default: layers 0-7, i.e. 4² to 32²
 MBSTD_GROUP = 4
+EMA_KIMG = 10.0           # official training_loop.py G_smoothing_kimg: Gs's half-life in 1,000s of images
 GAIN_LRELU = math.sqrt(2.0)
 
 # Parameter counts of the default networks (1 channel, z_dim = w_dim = 128,
@@ -78,7 +79,9 @@ class StyleGANConfig:
     Feature maps per resolution: min(fmap_base // res, fmap_max), 128 at 4²-16²,
     64 at 32², 32 at 64² (the paper's 1024² network: fmap_base 16384, fmap_max 512).
     The training values are the official FFHQ ones: Adam lr 1e-3, betas (0, 0.99),
-    non-saturating logistic loss with R1 gamma 10, mixing 0.9, w_avg decay 0.995.
+    non-saturating logistic loss with R1 gamma 10, mixing 0.9, w_avg decay 0.995, and
+    samples drawn from Gs, a moving average of G's weights with a half-life of 10,000
+    images (`ema_kimg`).
     """
 
     resolution: int = 32
@@ -93,6 +96,7 @@ class StyleGANConfig:
     mbstd_group: int = MBSTD_GROUP     # 0: no minibatch stddev
     mixing_prob: float = MIXING_PROB
     w_avg_decay: float = W_AVG_DECAY
+    ema_kimg: float = EMA_KIMG         # 0: sample from G itself
     truncation_psi: float = TRUNCATION_PSI
     truncation_cutoff: int | None = TRUNCATION_CUTOFF
     r1_gamma: float = R1_GAMMA
@@ -116,6 +120,12 @@ class StyleGANConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def ema_beta(batch_size: int, ema_kimg: float = EMA_KIMG) -> float:
+    """Gs <- beta Gs + (1 - beta) G after each step: a half-life of `ema_kimg` thousand images,
+    beta = 0.5 ** (batch / (1000 ema_kimg)) (official training_loop.py Gs_beta); 0 when off."""
+    return 0.5 ** (batch_size / (1000.0 * ema_kimg)) if ema_kimg > 0 else 0.0
 
 
 def num_layers(resolution: int) -> int:

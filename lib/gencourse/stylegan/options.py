@@ -41,6 +41,8 @@ def add_model_arguments(p) -> None:
     p.add_argument("--r1-gamma", type=non_negative, help="R1 weight gamma (default 1.0)")
     p.add_argument("--learning-rate", type=float,
                    help="Adam rate (default 0.001, the official code's base rate)")
+    p.add_argument("--mapping-layers", type=positive,
+                   help="layers of the mapping network (default 2 for the CPU run; the paper's 8)")
     p.add_argument("--fid-samples", type=positive,
                    help="generated digits scored (default 2000; 300 for a --quick experiment)")
 

@@ -6,6 +6,7 @@ for D's fakes; again for G's), the same Adam (beta1 = 0, beta2 = 0.99, epsilon
 G). The two steps are tf.functions of fixed batch size; the crossover enters as
 a [1, layers] mask so that a new crossover layer does not retrace the graph.
 `f(z2)` is computed also when no mixing is drawn (the mask then keeps w1 everywhere).
+Samples come from `generator_ema`, G's moving average (the official Gs), as in torch_track.
 """
 
 from __future__ import annotations
@@ -35,12 +36,15 @@ class KerasTrainer:
         with self.strategy.scope():
             self.generator = km.build_generator(config)
             self.discriminator = km.build_discriminator(config)
+            self.generator_ema = km.build_generator(config)
+            self.generator_ema.set_weights(self.generator.get_weights())
             adam = dict(learning_rate=config.learning_rate, beta_1=config.beta_1,
                         beta_2=config.beta_2, epsilon=1e-8)
             self.g_opt = keras.optimizers.Adam(**adam)
             self.d_opt = keras.optimizers.Adam(**adam)
             self.g_opt.build(self.generator.trainable_variables)
             self.d_opt.build(self.discriminator.trainable_variables)
+        self.ema_beta = common.ema_beta(config.batch_size, config.ema_kimg)
         self._d_step = tf.function(self._d_step_eager)
         self._g_step = tf.function(self._g_step_eager)
 
@@ -69,6 +73,9 @@ class KerasTrainer:
             g_loss = km.generator_loss(self.discriminator(fake))
         grads = tape.gradient(g_loss, g.trainable_variables)
         self.g_opt.apply_gradients(zip(grads, g.trainable_variables))
+        for e, v in zip(self.generator_ema.trainable_variables, g.trainable_variables):
+            e.assign(v + self.ema_beta * (e - v))
+        self.generator_ema.w_avg.assign(g.w_avg)
         return g_loss
 
     def _draw(self, rng: np.random.Generator, b: int):
@@ -89,25 +96,25 @@ class KerasTrainer:
         return {"g_loss": float(g_loss), "d_loss": float(d_loss), "r1": float(r1)}
 
     def mapping(self, z: np.ndarray) -> np.ndarray:
-        return np.asarray(self.generator.mapping(np.asarray(z, np.float32)))
+        return np.asarray(self.generator_ema.mapping(np.asarray(z, np.float32)))
 
     def synthesize(self, ws: np.ndarray, noise: list[np.ndarray], chunk: int = 256) -> np.ndarray:
         """Images [n, res, res] from styles [n, layers, w_dim] and noise [n, r, r, 1] per layer."""
-        out = [np.asarray(self.generator.synthesis(np.asarray(ws[i:i + chunk], np.float32),
+        out = [np.asarray(self.generator_ema.synthesis(np.asarray(ws[i:i + chunk], np.float32),
                                                    [n[i:i + chunk] for n in noise]))[..., 0]
                for i in range(0, len(ws), chunk)]
         return np.concatenate(out)
 
     @property
     def w_avg(self) -> np.ndarray:
-        return np.asarray(self.generator.w_avg)
+        return np.asarray(self.generator_ema.w_avg)
 
     def param_counts(self) -> dict:
         return {"generator": km.count_params(self.generator),
                 "discriminator": km.count_params(self.discriminator)}
 
     def _state(self) -> list:
-        return (self.generator.weights + self.discriminator.weights
+        return (self.generator.weights + self.discriminator.weights + self.generator_ema.weights
                 + self.g_opt.variables + self.d_opt.variables)
 
     def save(self, directory) -> None:

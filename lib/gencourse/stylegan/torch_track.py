@@ -5,7 +5,10 @@ and training/loss.py, facts only): Adam with beta1 = 0, beta2 = 0.99, epsilon 1e
 for both networks; D on the logistic loss plus R1 on the reals
 (D_logistic_simplegp), G on the non-saturating loss (G_logistic_nonsaturating);
 every generator forward draws fresh latents, mixes them with probability
-`mixing_prob` and moves w_avg, as G_style does while training. Latents,
+`mixing_prob` and moves w_avg, as G_style does while training. Samples come from
+`generator_ema` (the official Gs): after every step its weights move toward G's
+(common.ema_beta) and it takes G's w_avg. Averaging damps the mode hopping of the
+raw generator, which on digits swings from class to class between snapshots. Latents,
 crossovers and noise come from the numpy generator passed in, so the Keras track
 (tf_track) gets the same draws and a resumed run continues exactly.
 Images are [n, res, res] arrays in the generator's scale ([-1, 1] for data).
@@ -13,6 +16,7 @@ Images are [n, res, res] arrays in the generator's scale ([-1, 1] for data).
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +36,8 @@ class TorchTrainer:
         torch.manual_seed(config.seed)
         self.generator = tm.build_generator(config).to(self.device)
         self.discriminator = tm.build_discriminator(config).to(self.device)
+        self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
+        self.ema_beta = common.ema_beta(config.batch_size, config.ema_kimg)
         adam = dict(lr=config.learning_rate, betas=(config.beta_1, config.beta_2), eps=1e-8)
         self.g_opt = torch.optim.Adam(self.generator.parameters(), **adam)
         self.d_opt = torch.optim.Adam(self.discriminator.parameters(), **adam)
@@ -60,13 +66,20 @@ class TorchTrainer:
         self.g_opt.zero_grad(set_to_none=True)
         g_loss.backward()
         self.g_opt.step()
+        self._update_ema()
         return {"g_loss": g_loss.item(), "d_loss": d_loss.item(), "r1": r1.item()}
 
     @torch.no_grad()
+    def _update_ema(self) -> None:
+        for e, p in zip(self.generator_ema.parameters(), self.generator.parameters()):
+            e.lerp_(p, 1.0 - self.ema_beta)
+        self.generator_ema.w_avg.copy_(self.generator.w_avg)
+
+    @torch.no_grad()
     def mapping(self, z: np.ndarray) -> np.ndarray:
-        """w = f(z) for [n, z_dim] latents."""
+        """w = f(z) for [n, z_dim] latents (the averaged generator, as every sampling call)."""
         z = torch.from_numpy(np.asarray(z, np.float32)).to(self.device)
-        return self.generator.mapping(z).cpu().numpy()
+        return self.generator_ema.mapping(z).cpu().numpy()
 
     @torch.no_grad()
     def synthesize(self, ws: np.ndarray, noise: list[np.ndarray], chunk: int = 256) -> np.ndarray:
@@ -74,13 +87,13 @@ class TorchTrainer:
         out = []
         for i in range(0, len(ws), chunk):
             w = torch.from_numpy(np.asarray(ws[i:i + chunk], np.float32)).to(self.device)
-            img = self.generator.synthesis(w, self._noise([n[i:i + chunk] for n in noise]))
+            img = self.generator_ema.synthesis(w, self._noise([n[i:i + chunk] for n in noise]))
             out.append(img[:, 0].cpu().numpy())
         return np.concatenate(out)
 
     @property
     def w_avg(self) -> np.ndarray:
-        return self.generator.w_avg.cpu().numpy()
+        return self.generator_ema.w_avg.cpu().numpy()
 
     def param_counts(self) -> dict:
         return {"generator": tm.count_params(self.generator),
@@ -90,6 +103,7 @@ class TorchTrainer:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         torch.save({"generator": self.generator.state_dict(),
+                    "generator_ema": self.generator_ema.state_dict(),
                     "discriminator": self.discriminator.state_dict(),
                     "g_opt": self.g_opt.state_dict(), "d_opt": self.d_opt.state_dict()},
                    directory / "torch_stylegan.pt")
@@ -98,6 +112,7 @@ class TorchTrainer:
         state = torch.load(Path(directory) / "torch_stylegan.pt", map_location=self.device,
                            weights_only=True)
         self.generator.load_state_dict(state["generator"])
+        self.generator_ema.load_state_dict(state["generator_ema"])
         self.discriminator.load_state_dict(state["discriminator"])
         self.g_opt.load_state_dict(state["g_opt"])
         self.d_opt.load_state_dict(state["d_opt"])

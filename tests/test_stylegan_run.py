@@ -174,6 +174,7 @@ def test_missing_gpu_is_a_clear_error(tmp_path, capsys):
 def test_default_budget_draws_digits(tmp_path):
     """The default run (real MNIST if GENCOURSE_DATA is set, else the embedded subset)."""
     m = run.train("torch", out=tmp_path, device="gpu", progress=False)
+    assert max(m["class_fractions"]) < 0.3                  # no collapse onto one digit
     assert m["frechet_distance"] < 10 * m["frechet_floor"]
     assert m["noise"]["ratio"] < 0.5
     assert m["noise"]["noise_high_freq"] > m["noise"]["style_high_freq"]

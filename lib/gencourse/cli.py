@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from .arguments import add_common_run_options, positive
+from .arguments import add_common_run_options, add_threads_option, positive
 from .cyclegan.options import add_train_arguments as add_cyclegan
 from .data import DataError
 from .devices import DeviceError
@@ -61,7 +61,8 @@ def add_demo(sub) -> None:
     # batch 32: four times the steps of 128 in the same minutes; at 128, 8 epochs of the
     # embedded 4,000 digits leave the VAE's second latent dimension unused (neg-ELBO ~196 vs ~173)
     p.add_argument("--batch-size", type=positive, default=32)
-    p.add_argument("--tracks", default="tf,torch")
+    p.add_argument("--tracks", default="tf,torch", help="comma-separated tracks to run (default tf,torch)")
+    add_threads_option(p)
     p.set_defaults(func=run_demo)
 
 
@@ -70,10 +71,14 @@ def run_demo(args) -> int:
     from .devices import set_threads
     from .vae.run import train
 
-    set_threads(args.track, args.threads)
+    tracks = [t.strip() for t in args.tracks.split(",") if t.strip()]
+    unknown = [t for t in tracks if t not in ("tf", "torch")]
+    if unknown or not tracks:
+        raise ValueError(f"--tracks {args.tracks!r}: each track must be tf or torch")
     data = load_mnist()
     rows = []
-    for track in args.tracks.split(","):
+    for track in tracks:
+        set_threads(track, args.threads)
         for model in ("vae", "cvae"):
             t0 = time.perf_counter()
             m = train(model, track, epochs=args.epochs, batch_size=args.batch_size, data=data,

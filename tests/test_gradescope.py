@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from gencourse.grading.gradescope import CONFIG_NAME, build_autograder_zip, find_submission
-from gencourse.grading.report import validate_results
+from gencourse.grading.results_json import validate_results
 from grading_toy_outputs import TOY_HIDDEN, toy_env, toy_notebook, write_toy_modules
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,7 +103,7 @@ def test_zip_contents(tmp_path):
     subprocess.run(["bash", "-n", "-c", setup], check=True)
     with zipfile.ZipFile(tmp_path / wheel_name) as whl:
         inside = whl.namelist()
-    assert "gencourse/grading/gradescope.py" in inside and "gencourse/grading/runner.py" in inside
+    assert "gencourse/grading/gradescope.py" in inside and "gencourse/grading/batch.py" in inside
     assert not any("hidden" in n for n in inside)           # hidden checks never ship in the package
 
 

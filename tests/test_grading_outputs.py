@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from gencourse.grading.checks import CheckResult, Report
-from gencourse.grading.report import (
-    append_csv, feedback_text, grade_row, results_json, validate_results, write_feedback,
-    write_grades_csv, write_results_json, error_results, write_outputs,
-)
+from gencourse.grading import CheckResult, Report
+from gencourse.grading.grades_csv import append_csv, grade_row, write_grades_csv
+from gencourse.grading.report import feedback_text, write_feedback, write_outputs
+from gencourse.grading.results_json import error_results, results_json, validate_results, write_results_json
 
 ISOLATION = ["own session and process group", "CPU 120 s", "address space 6144 MB",
              "unprivileged user", "no network"]
@@ -26,7 +25,7 @@ ISOLATION = ["own session and process group", "CPU 120 s", "address space 6144 M
 def made_up_reports_keep_their_order(monkeypatch):
     """These reports are made up under the key 'vae-tf': keep their own check order even
     where another test in this process has registered the real VAE assignment."""
-    from gencourse.grading.checks import REGISTRY
+    from gencourse.grading import REGISTRY
 
     monkeypatch.delitem(REGISTRY, "vae-tf", raising=False)
 

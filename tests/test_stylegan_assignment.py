@@ -19,9 +19,10 @@ import numpy as np
 import pytest
 
 import assignment_helpers as helpers
-from gencourse.grading import stylegan_checks as sc
-from gencourse.grading.checks import Reply
-from gencourse.grading.runner import grade_notebook
+from gencourse.stylegan.assignment import PARTS
+from gencourse.stylegan.assignment import checks as sc
+from gencourse.grading import Reply
+from gencourse.grading.grade import grade_notebook
 from gencourse.reference import stylegan as ref
 from test_vae_assignment import by_name
 
@@ -53,14 +54,14 @@ grader_errors = helpers.grader_errors
 
 @pytest.mark.parametrize("track", TRACKS)
 def test_source_notebook_markup(track):
-    cells = helpers.check_markup(source(track), f"stylegan-{track}", sc.PARTS, ANSWERS, sc.TRAINING_PART)
+    cells = helpers.check_markup(source(track), f"stylegan-{track}", PARTS, ANSWERS, sc.TRAINING_PART)
     # the affine map A is given, outside the student's region: the grader loads its weights
     assert "self.style = Equalized" in cells["adain"].source.split("### BEGIN SOLUTION")[0]
 
 
 @pytest.mark.parametrize("track", TRACKS)
 def test_hidden_checks_use_other_inputs(track):
-    helpers.check_hidden_inputs(f"stylegan-{track}", sc.PARTS, "stylegan.py")
+    helpers.check_hidden_inputs(f"stylegan-{track}", PARTS, "stylegan.py")
 
 
 def _reply(**arrays):
@@ -156,7 +157,8 @@ def solution_reports():
 @pytest.mark.parametrize("track", TRACKS)
 def test_solution_gets_full_marks(track, solution_reports):
     report = solution_reports[track]
-    helpers.assert_full_marks(report, 21, {*sc.PARTS, sc.TRAINING_PART})
+    helpers.assert_full_marks(report, 21, {*PARTS, sc.TRAINING_PART})
+    helpers.assert_as_recorded(report, f"stylegan-{track}", "solution")
     error = float(re.search(r"mean squared error ([0-9.]+)", by_name(report)[FIT].message).group(1))
     assert error < sc.VISIBLE_FIT.threshold / 2       # the margin the pass mark was chosen with
 
@@ -166,6 +168,7 @@ def test_untouched_release_scores_zero(track):
     release = RELEASE / "stylegan" / f"stylegan_{track}.ipynb"
     report = grade_notebook(release, f"stylegan-{track}", student="untouched")
     helpers.assert_untouched(report, 21)
+    helpers.assert_as_recorded(report, f"stylegan-{track}", "release")
 
 
 ADAIN = "AdaIN: (1 + y_s) * instance_norm(x) + y_b, and gradients reaching w"

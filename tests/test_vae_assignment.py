@@ -19,9 +19,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from gencourse.grading import vae_checks
-from gencourse.grading.checks import REGISTRY, register
-from gencourse.grading.runner import collect_checks, get_assignment, grade_notebook
+from gencourse.vae.assignment import checks as vae_checks
+from gencourse.grading import REGISTRY, register
+from gencourse.grading import get_assignment
+from gencourse.grading.grade import grade_notebook
+from gencourse.grading.hidden import collect_checks
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions"
@@ -121,12 +123,12 @@ def test_hidden_checks_use_other_inputs(track):
 # ----------------------------------------------------------------------------- judges on replies
 
 def test_judges_name_the_stub_and_other_errors():
-    from gencourse.grading.checks import Reply
+    from gencourse.grading import Reply, failure
 
     stub = Reply(error="NotImplementedError (cell 'kl', line 4)")
-    assert vae_checks.failure(stub).startswith("not implemented yet")
+    assert failure(stub).startswith("not implemented yet")
     framework = Reply(error="NotImplementedError: Cannot convert a symbolic tf.Tensor to a numpy array (cell 'sampling', line 3)")
-    assert "raised an error" in vae_checks.failure(framework)
+    assert "raised an error" in failure(framework)
 
 
 # ----------------------------------------------------------------------------- graded through the isolated grader
@@ -142,6 +144,9 @@ def test_solution_gets_full_marks(track):
     assert {r.part for r in report.results} == set(TODO_PARTS)
     assert not [n for n in report.notes if "grader error" in n], report.notes
     print(f"grading the {track} solution: {time.time() - start:.0f} s")
+    import assignment_helpers as helpers
+
+    helpers.assert_as_recorded(report, f"vae-{track}", "solution")
 
 
 @pytest.mark.parametrize("track", TRACKS)
@@ -152,6 +157,9 @@ def test_untouched_release_scores_zero(track):
     for r in report.results:
         assert r.message.startswith("not implemented yet"), (r.name, r.message)
     assert not [n for n in report.notes if "grader error" in n], report.notes
+    import assignment_helpers as helpers
+
+    helpers.assert_as_recorded(report, f"vae-{track}", "release")
 
 
 SAMPLING = {

@@ -11,7 +11,7 @@ from gencourse.reference import vae as ref  # noqa: E402
 from gencourse.devices import DeviceError  # noqa: E402
 from gencourse.vae.common import DECODER_PARAMS, ENCODER_PARAMS, VAEConfig  # noqa: E402
 from gencourse.vae.tf_track import (  # noqa: E402  (sets KERAS_BACKEND before keras loads)
-    VAE, KerasTrack, Sampling, build_decoder, build_encoder, kl_divergence, reconstruction_loss,
+    VAE, TFVAE, Sampling, build_decoder, build_encoder, kl_divergence, reconstruction_loss,
 )
 
 import keras  # noqa: E402
@@ -98,7 +98,7 @@ def test_sampling_statistics():
 @pytest.mark.parametrize("conditional", [False, True])
 def test_param_counts(conditional):
     n = 10 if conditional else 0
-    counts = KerasTrack(VAEConfig(conditional=conditional)).param_counts()
+    counts = TFVAE(VAEConfig(conditional=conditional)).param_counts()
     # The one-hot digit adds input rows to the first Dense of each network.
     assert counts == {"encoder": ENCODER_PARAMS + n * 16, "decoder": DECODER_PARAMS + n * 7 * 7 * 64}
 
@@ -118,7 +118,7 @@ def test_output_shapes(rng, latent_dim, n_classes):
 
 @pytest.mark.parametrize("conditional", [False, True])
 def test_track_encode_decode_shapes(rng, conditional):
-    track = KerasTrack(VAEConfig(latent_dim=3, conditional=conditional))
+    track = TFVAE(VAEConfig(latent_dim=3, conditional=conditional))
     x = rng.uniform(size=(7, 28, 28)).astype(np.float32)
     y = rng.integers(0, 10, 7)
     z_mean, z_log_var = track.encode(x, y)
@@ -157,11 +157,11 @@ def test_kl_fn_is_injected(rng):
 
 def test_save_load_resumes_exactly(mnist, tmp_path):
     x, y = images(mnist, 512)
-    first = KerasTrack(VAEConfig(seed=0))
+    first = TFVAE(VAEConfig(seed=0))
     first.train_epoch(x, y, 128, seed=0)
     first.save(tmp_path)
     z = np.random.default_rng(0).standard_normal((5, 2)).astype(np.float32)
-    second = KerasTrack(VAEConfig(seed=1))            # a different initialization
+    second = TFVAE(VAEConfig(seed=1))            # a different initialization
     assert not np.allclose(second.decode(z, y[:5]), first.decode(z, y[:5]))
     second.load(tmp_path)
     np.testing.assert_array_equal(first.decode(z, y[:5]), second.decode(z, y[:5]))
@@ -175,15 +175,15 @@ def test_save_load_resumes_exactly(mnist, tmp_path):
 
 
 def test_load_rejects_another_configuration(tmp_path):
-    KerasTrack(VAEConfig(conditional=True)).save(tmp_path)
+    TFVAE(VAEConfig(conditional=True)).save(tmp_path)
     with pytest.raises(ValueError, match="does not match"):
-        KerasTrack(VAEConfig()).load(tmp_path)
+        TFVAE(VAEConfig()).load(tmp_path)
 
 
 def test_train_epoch_reports_progress(mnist):
     x, y = images(mnist, 300)
     seen = []
-    logs = KerasTrack(VAEConfig()).train_epoch(x, y, 128, seed=0, on_batch=seen.append)
+    logs = TFVAE(VAEConfig()).train_epoch(x, y, 128, seed=0, on_batch=seen.append)
     assert seen == [128, 128, 44]
     assert set(logs) == {"loss", "recon", "kl"}
     np.testing.assert_allclose(logs["loss"], logs["recon"] + logs["kl"], rtol=1e-5)
@@ -192,14 +192,14 @@ def test_train_epoch_reports_progress(mnist):
 @pytest.mark.skipif(bool(tf.config.list_physical_devices("GPU")), reason="this machine has a GPU")
 def test_gpu_request_without_gpu_fails_clearly():
     with pytest.raises(DeviceError, match="gpu"):
-        KerasTrack(VAEConfig(), device="gpu")
+        TFVAE(VAEConfig(), device="gpu")
 
 
 @pytest.mark.slow
 def test_vae_converges(mnist):
     x, y = images(mnist, 8000)
     x_test = mnist.x_test.astype(np.float32) / 255.0
-    track = KerasTrack(VAEConfig())
+    track = TFVAE(VAEConfig())
     before = track.evaluate(x_test, mnist.y_test)["loss"]
     for epoch in range(4):                 # batch 32: four times the steps of batch 128
         track.train_epoch(x, y, 32, seed=epoch)
@@ -213,7 +213,7 @@ def test_vae_converges(mnist):
 @pytest.mark.slow
 def test_cvae_draws_the_requested_digit(mnist, classifier):
     x, y = images(mnist, 8000)
-    track = KerasTrack(VAEConfig(conditional=True))
+    track = TFVAE(VAEConfig(conditional=True))
     for epoch in range(2):
         track.train_epoch(x, y, 32, seed=epoch)
     digits = np.repeat(np.arange(10), 50)

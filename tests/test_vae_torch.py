@@ -12,7 +12,7 @@ from gencourse import reference
 from gencourse.devices import DeviceError
 from gencourse.vae.common import DECODER_PARAMS, ENCODER_PARAMS, VAEConfig
 from gencourse.vae.torch_track import (
-    VAE, Decoder, Encoder, Sampling, TorchTrack, init_like_keras, kl_divergence,
+    VAE, Decoder, Encoder, Sampling, TorchVAE, init_like_keras, kl_divergence,
     reconstruction_loss,
 )
 
@@ -22,16 +22,16 @@ def floats(images) -> np.ndarray:
 
 
 def test_parameter_counts_match_the_keras_model():
-    assert TorchTrack(VAEConfig(), "cpu").param_counts() == {
+    assert TorchVAE(VAEConfig(), "cpu").param_counts() == {
         "encoder": ENCODER_PARAMS, "decoder": DECODER_PARAMS}
     # the one-hot digit adds 10 inputs to Dense(16) and to Dense(7*7*64)
-    assert TorchTrack(VAEConfig(conditional=True), "cpu").param_counts() == {
+    assert TorchVAE(VAEConfig(conditional=True), "cpu").param_counts() == {
         "encoder": ENCODER_PARAMS + 10 * 16, "decoder": DECODER_PARAMS + 10 * 7 * 7 * 64}
 
 
 @pytest.mark.parametrize("latent, conditional", [(2, False), (2, True), (5, False), (3, True)])
 def test_shapes(latent, conditional, rng):
-    t = TorchTrack(VAEConfig(latent_dim=latent, conditional=conditional), "cpu")
+    t = TorchVAE(VAEConfig(latent_dim=latent, conditional=conditional), "cpu")
     x = rng.random((7, 28, 28), dtype=np.float32)
     y = rng.integers(0, 10, 7)
     z_mean, z_log_var = t.encode(x, y)
@@ -120,14 +120,14 @@ def test_vae_loss_is_the_oracle_neg_elbo(n_classes, rng):
 
 def test_injected_kl_is_used(rng):
     x = rng.random((16, 28, 28), dtype=np.float32)
-    plain = TorchTrack(VAEConfig(), "cpu").evaluate(x, None)
-    doubled = TorchTrack(VAEConfig(), "cpu", kl_fn=lambda m, v: 2 * kl_divergence(m, v)).evaluate(x, None)
+    plain = TorchVAE(VAEConfig(), "cpu").evaluate(x, None)
+    doubled = TorchVAE(VAEConfig(), "cpu", kl_fn=lambda m, v: 2 * kl_divergence(m, v)).evaluate(x, None)
     assert doubled["recon"] == pytest.approx(plain["recon"])
     assert doubled["kl"] == pytest.approx(2 * plain["kl"])
 
 
 def test_glorot_uniform_init():
-    t = TorchTrack(VAEConfig(conditional=True), "cpu")
+    t = TorchVAE(VAEConfig(conditional=True), "cpu")
     layers = [m for m in t.model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d,
                                                              torch.nn.ConvTranspose2d))]
     assert len(layers) == 9
@@ -183,7 +183,7 @@ def test_same_outputs_as_keras_with_copied_weights(rng):
 def test_save_load_resumes_exactly(mnist, tmp_path):
     x, y = floats(mnist.x_train[:384]), mnist.y_train[:384]
     config = VAEConfig(conditional=True)
-    a = TorchTrack(config, "cpu")
+    a = TorchVAE(config, "cpu")
     calls = []
     first = a.train_epoch(x, y, batch_size=100, seed=1, on_batch=calls.append)
     assert calls == [100, 100, 100, 84]
@@ -192,7 +192,7 @@ def test_save_load_resumes_exactly(mnist, tmp_path):
     z = np.random.default_rng(0).normal(size=(5, 2))
     images = a.decode(z, np.arange(5))
     # another seed, so that only the checkpoint can make it continue like `a`
-    b = TorchTrack(VAEConfig(conditional=True, seed=99), "cpu")
+    b = TorchVAE(VAEConfig(conditional=True, seed=99), "cpu")
     assert not np.allclose(b.decode(z, np.arange(5)), images)
     b.load(tmp_path)
     np.testing.assert_array_equal(b.decode(z, np.arange(5)), images)
@@ -204,7 +204,7 @@ def test_save_load_resumes_exactly(mnist, tmp_path):
 
 def test_evaluate_is_repeatable_and_leaves_training_noise_alone(mnist):
     x, y = floats(mnist.x_train[:256]), mnist.y_train[:256]
-    a, b = TorchTrack(VAEConfig(), "cpu"), TorchTrack(VAEConfig(), "cpu")
+    a, b = TorchVAE(VAEConfig(), "cpu"), TorchVAE(VAEConfig(), "cpu")
     assert a.evaluate(x, y) == a.evaluate(x, y)
     a.encode(x, y)
     assert a.train_epoch(x, y, 128, seed=0) == b.train_epoch(x, y, 128, seed=0)
@@ -213,12 +213,12 @@ def test_evaluate_is_repeatable_and_leaves_training_noise_alone(mnist):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_missing_gpu_is_a_clear_error():
     with pytest.raises(DeviceError, match="gpu"):
-        TorchTrack(VAEConfig(), "gpu")
+        TorchVAE(VAEConfig(), "gpu")
 
 
 def test_tpu_is_a_clear_error():
     with pytest.raises(DeviceError, match="tpu"):
-        TorchTrack(VAEConfig(), "tpu")
+        TorchVAE(VAEConfig(), "tpu")
 
 
 @pytest.mark.slow
@@ -232,7 +232,7 @@ def test_training_lowers_held_out_neg_elbo(mnist):
     163. So < 210 leaves room for other numerics, and KL > 0.5 (measured
     1.4-3.1) shows the code z carries information about the digit.
     """
-    t = TorchTrack(VAEConfig(), "cpu")
+    t = TorchVAE(VAEConfig(), "cpu")
     x, xv = floats(mnist.x_train), floats(mnist.x_test)
     assert t.evaluate(xv, mnist.y_test)["loss"] > 400
     for epoch in range(4):
@@ -251,7 +251,7 @@ def test_cvae_draws_the_requested_digit(mnist, classifier):
     generated digits (seeds 0 and 1): about 35 % after one epoch, 100 % after
     2 to 6 epochs, 99.4 % at worst after 8.
     """
-    t = TorchTrack(VAEConfig(conditional=True), "cpu")
+    t = TorchVAE(VAEConfig(conditional=True), "cpu")
     x = floats(mnist.x_train)
     for epoch in range(3):
         t.train_epoch(x, mnist.y_train, 128, seed=epoch)
@@ -270,7 +270,7 @@ def test_full_size_training_on_cuda(mnist):
     second dimension switches on somewhere between epochs 12 and 30+
     depending on the noise, a drop from about 180 to 165; 185 accepts both.
     """
-    t = TorchTrack(VAEConfig(), "gpu")
+    t = TorchVAE(VAEConfig(), "gpu")
     assert t.device.type == "cuda"
     x = floats(mnist.x_train)
     for epoch in range(1, 31):

@@ -1,13 +1,13 @@
 """Hidden checks of the StyleGAN assignment (both tracks): inputs the visible checks never show.
 
 Loaded by path by the grader (`checks(assignment)`) and by the hidden tests of
-the nbgrader source notebooks (`gencourse.grading.commands.run_hidden`); never
+the nbgrader source notebooks (`gencourse.grading.run_hidden`); never
 shipped to students, never on the worker's file system.
 """
 
 from __future__ import annotations
 
-from gencourse.grading import stylegan_checks as sc
+from gencourse.stylegan.assignment import checks as sc
 
 
 def checks(assignment) -> list:

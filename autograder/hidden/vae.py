@@ -1,13 +1,13 @@
 """Hidden checks of the VAE assignment (both tracks): inputs the visible checks never show.
 
 Loaded by path by the grader (`checks(assignment)`) and by the hidden tests of
-the nbgrader source notebooks (`gencourse.grading.vae_checks.run_hidden`);
+the nbgrader source notebooks (`gencourse.grading.run_hidden`);
 never shipped to students, never on the worker's file system.
 """
 
 from __future__ import annotations
 
-from gencourse.grading import vae_checks as vc
+from gencourse.vae.assignment import checks as vc
 
 
 def checks(assignment) -> list:

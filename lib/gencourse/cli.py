@@ -121,9 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_demo(sub)
     add_experiment(sub)
     add_release(sub)
-    from .grading import commands, gradescope
+    from .grading import cli, gradescope
 
-    commands.add_commands(sub)
+    cli.add_commands(sub)
     gradescope.add_gradescope_command(sub)
     return parser
 

@@ -64,7 +64,10 @@ def load_dataset(spec: str = "digits", data_dir=None, seed: int = 0) -> CycleDat
     raise ValueError(f"--dataset must be digits, folder:PATH or kaggle:PATH, got {spec!r}")
 
 
-def get_track(track: str, config: CycleGANConfig, device: str = "auto", parts: dict | None = None):
+def make_trainer(track: str, config: CycleGANConfig, device: str = "auto", parts: dict | None = None,
+                 jit: bool | None = None):
+    """The trainer of one framework; `parts` replace the package's losses or discriminator (the
+    grader plugs a student's in); `jit=False` keeps the Keras steps out of XLA (no compile)."""
     if track == "torch":
         from .torch_track import TorchCycleGAN
 
@@ -72,7 +75,7 @@ def get_track(track: str, config: CycleGANConfig, device: str = "auto", parts: d
     if track == "tf":
         from .tf_track import TFCycleGAN
 
-        return TFCycleGAN(config, device, parts)
+        return TFCycleGAN(config, device, parts, **({} if jit is None else {"jit": jit}))
     raise ValueError(f"track must be 'tf' or 'torch', got {track!r}")
 
 
@@ -85,7 +88,7 @@ def train(track: str = "torch", *, dataset: str = "digits", data: CycleData | No
     data = data or load_dataset(dataset, data_dir, overrides.get("seed", 0))
     defaults = DIGITS_DEFAULTS if data.digits else IMAGE_DEFAULTS
     config = CycleGANConfig(**{**defaults, **{k: v for k, v in overrides.items() if v is not None}})
-    t = get_track(track, config, device, parts)
+    t = make_trainer(track, config, device, parts)
     batches = UnpairedDomains(data.train_a, data.train_b, config.image_size, config.batch_size,
                               jitter=not data.digits, flip=not data.digits, seed=config.seed)
     steps = min(steps_per_epoch or batches.steps_per_epoch, batches.steps_per_epoch)

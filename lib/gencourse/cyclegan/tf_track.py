@@ -143,6 +143,10 @@ class TFCycleGAN:
     def param_counts(self) -> dict[str, int]:
         return {k: int(m.count_params()) for k, m in self.nets.items()}
 
+    def weight_tensors(self, net: str) -> list:
+        """The variables of network `net` ("G", "F", "D_A", "D_B") in Keras' order."""
+        return list(self.nets[net].weights)
+
     def save(self, folder) -> None:
         """Weights, optimizer slots and the history pools."""
         folder = Path(folder)

@@ -118,6 +118,10 @@ class TorchCycleGAN:
     def param_counts(self) -> dict[str, int]:
         return {k: tm.count_params(m) for k, m in self.nets.items()}
 
+    def weight_tensors(self, net: str) -> list:
+        """The parameters and buffers of network `net` ("G", "F", "D_A", "D_B") in state_dict order."""
+        return list(self.nets[net].state_dict(keep_vars=True).values())
+
     def save(self, folder) -> None:
         """Weights, optimizers and the history pools (main rank only)."""
         if not self.is_main:

@@ -35,14 +35,14 @@ import traceback
 import zipfile
 from pathlib import Path
 
-from .report import error_results, write_json, write_results_json, VISIBILITIES
+from .paths import project_root
+from .results_json import VISIBILITIES, error_results, write_json, write_results_json
 
 ROOT_ENV = "GENCOURSE_AUTOGRADER_ROOT"
 PYTHON_ENV = "GENCOURSE_AUTOGRADER_PYTHON"
 CONFIG_NAME = "gencourse_autograder.json"
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 EXTRAS = {"tf": "tf", "torch": "torch"}     # track -> the package extra that installs its framework (CPU build)
-REPO = Path(__file__).resolve().parents[3]  # the repository root when running from a checkout
 
 
 class AutograderBuildError(ValueError):
@@ -147,7 +147,7 @@ def _zip_add(zf: zipfile.ZipFile, arcname: str, data: bytes, mode: int) -> None:
     zf.writestr(info, data)
 
 
-def build_autograder_zip(assignment: str = "vae", out: str | os.PathLike | None = None, *,
+def build_autograder_zip(assignment: str, out: str | os.PathLike | None = None, *,
                          wheel: str | os.PathLike | None = None, source: str | os.PathLike | None = None,
                          tracks: list[str] | None = None, hidden_dir: str | os.PathLike | None = None,
                          solutions: str | os.PathLike | None = None,
@@ -163,7 +163,12 @@ def build_autograder_zip(assignment: str = "vae", out: str | os.PathLike | None 
     """
     if hidden_visibility not in VISIBILITIES:
         raise ValueError(f"hidden_visibility must be one of {VISIBILITIES}")
-    source = Path(source) if source is not None else REPO
+    if source is None:
+        source = project_root()
+        if source is None:
+            raise AutograderBuildError("not in a checkout of the course: pass --source with the course's "
+                                       "repository (its solutions/ and autograder/hidden/ go into the zip)")
+    source = Path(source)
     solutions = Path(solutions) if solutions is not None else source / "solutions"
     hidden = Path(hidden_dir) if hidden_dir is not None else source / "autograder" / "hidden"
     out = Path(out) if out is not None else Path(f"gencourse-{assignment}-autograder.zip")
@@ -305,11 +310,11 @@ def run(root: str | os.PathLike | None = None) -> dict:
         return write_json(error_results(str(e), execution_time=time.monotonic() - t0), results_path)
     print(f"gencourse autograder: grading {path.relative_to(root)} as {key}", flush=True)
     try:
-        from . import runner
+        from .batch import grade_batch
         hidden = root / "source" / "hidden"
         solutions = root / "source" / "solutions"
         work = Path(tempfile.mkdtemp(prefix="gencourse-gradescope-"))      # private: mode 700
-        reports = runner.grade_batch([path], key, work, jobs=1, force=True, progress=False,
+        reports = grade_batch([path], key, work, jobs=1, force=True, progress=False,
                                      hidden_dir=hidden if hidden.is_dir() else None,
                                      solutions_dir=solutions if solutions.is_dir() else None)
         if len(reports) != 1:
@@ -333,7 +338,7 @@ def run(root: str | os.PathLike | None = None) -> dict:
 def add_gradescope_command(subparsers) -> None:
     """`gencourse gradescope --assignment NAME [--out ZIP] ...`: write the autograder zip."""
     p = subparsers.add_parser("gradescope", help="build the Gradescope autograder zip of an assignment")
-    p.add_argument("--assignment", default="vae", help="assignment name (default: vae)")
+    p.add_argument("--assignment", required=True, help="assignment name (a folder of solutions/)")
     p.add_argument("--out", help="zip to write (default: gencourse-ASSIGNMENT-autograder.zip)")
     p.add_argument("--tracks", help="comma-separated tracks to accept, e.g. tf,torch (default: every solution notebook)")
     p.add_argument("--wheel", help="ship this gencourse wheel or sdist instead of building one from this repository")

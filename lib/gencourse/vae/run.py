@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from .. import plots
 from ..data import load_mnist
 from ..reference import latent_ranges
-from .common import VAEConfig, get_track
+from .common import VAEConfig, make_trainer
 
 DEFAULT_EPOCHS = {"vae": 50, "cvae": 40}    # the report's budgets
 
@@ -51,7 +51,7 @@ def train(model: str = "vae", track: str = "tf", *, epochs: int | None = None, l
 
     config = VAEConfig(latent_dim=latent_dim, conditional=model == "cvae",
                        learning_rate=learning_rate, seed=seed)
-    t = get_track(track, config, device)
+    t = make_trainer(track, config, device)
     ckpt, state_file = out / "checkpoint", out / "checkpoint" / "state.json"
     history, snapshots, start = [], {}, 1
     if resume and state_file.is_file():

@@ -5,7 +5,7 @@ generative/vae), whose formulas are those of Kingma & Welling (2014): `Sampling`
 (the reparameterization trick), `kl_divergence`, `reconstruction_loss`,
 `build_encoder`, `build_decoder` and the `VAE` model with its own train step.
 The KL function and the sampling layer are parameters, so that the grader can
-train a student's parts in this loop. `KerasTrack` is the `Track` of `common`.
+train a student's parts in this loop. `TFVAE` is the `Trainer` of `common`.
 """
 
 from __future__ import annotations
@@ -149,10 +149,11 @@ class VAE(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
 
-class KerasTrack:
-    """The `Track` of `gencourse.vae.common` in Keras, on `tf_strategy(device)`."""
+class TFVAE:
+    """The `Trainer` of `gencourse.vae.common` in Keras, on `tf_strategy(device)`."""
 
     name = "tf"
+    NETS = ("encoder", "decoder")
     is_main = True   # tf.distribute runs one process that sees all replicas
 
     def __init__(self, config: VAEConfig, device: str = "auto", sampling=None, kl_fn=None):
@@ -208,6 +209,12 @@ class KerasTrack:
 
     def param_counts(self) -> dict:
         return {"encoder": self.encoder.count_params(), "decoder": self.decoder.count_params()}
+
+    def weight_tensors(self, net: str) -> list:
+        """The trainable variables of `net` in layer order, the sampling layer's own left out."""
+        model = getattr(self, net)
+        return [v for layer in model.layers if type(layer).__name__ != "Sampling"
+                for v in layer.trainable_weights]
 
     def _state(self):
         """Weights, random-seed states and optimizer slots, in a fixed order."""

@@ -20,7 +20,7 @@ only in shapes:
   epsilon 1e-7, Keras' defaults: with PyTorch's own initialization the same
   model ends near neg-ELBO 190 instead of 166 (DESIGN.md).
 
-`TorchTrack` implements `gencourse.vae.common.Track`; the grader plugs a
+`TorchVAE` implements `gencourse.vae.common.Trainer`; the grader plugs a
 student's `Sampling` and KL function into it (`sampling=`, `kl_fn=`).
 """
 
@@ -160,8 +160,8 @@ def _batches(x: torch.Tensor, y: torch.Tensor | None, size: int):
         yield x[i:i + size], None if y is None else y[i:i + size]
 
 
-class TorchTrack:
-    """The `Track` of vae/common.py in PyTorch: CPU, CUDA, or DDP under torchrun.
+class TorchVAE:
+    """The `Trainer` of vae/common.py in PyTorch: CPU, CUDA, or DDP under torchrun.
 
     Seeded by `config.seed`: weights, the sampling noise (own generator per
     rank) and torch's global RNG, for injected parts that draw from it.
@@ -170,6 +170,7 @@ class TorchTrack:
     """
 
     name = "torch"
+    NETS = ("encoder", "decoder")
 
     def __init__(self, config: VAEConfig, device: str = "auto",
                  sampling: nn.Module | None = None, kl_fn: Callable | None = None):
@@ -257,6 +258,11 @@ class TorchTrack:
     def param_counts(self) -> dict:
         return {part: sum(p.numel() for p in getattr(self.model, part).parameters())
                 for part in ("encoder", "decoder")}
+
+    def weight_tensors(self, net: str) -> list:
+        """The parameters and buffers of `net` in state_dict order, the sampling module's left out."""
+        state = getattr(self.model, net).state_dict(keep_vars=True)
+        return [v for k, v in state.items() if not k.startswith("sampling.")]
 
     def save(self, directory) -> None:
         """Model, optimizer and RNG states into torch_vae.pt: `load` then continues exactly.

@@ -1,23 +1,10 @@
 """The CycleGAN assignment's checks (visible ones) and their judges, in both tracks.
 
-Importing this module registers "cyclegan-tf" and "cyclegan-torch". The probes
-(`gencourse.grading.probes.cyclegan_tf` / `cyclegan_torch`) run the student's
-parts in the worker on seeded inputs; the judges here compare what came back
-with `gencourse.reference.cyclegan` and `gencourse.cyclegan.common` in the
+The probes (`tf_probes` / `torch_probes`) run the student's parts in the
+worker on seeded inputs; the judges here compare what came back with
+`gencourse.reference.cyclegan` and `gencourse.cyclegan.common` in the
 grader's process. Hidden checks (autograder/hidden/cyclegan.py) reuse these
 builders on other inputs.
-
-Parts (nbgrader grade_ids) and what judges them:
-
-- `cycle_loss`: cycle_consistency_loss(real_a, reconstructed_a, real_b,
-  reconstructed_b, lambda_cycle) = lambda (mean |F(G(a)) - a| + mean |G(F(b)) - b|),
-  its value and its gradients;
-- `identity_loss`: lambda_identity * lambda_cycle * mean |same - real|;
-- `discriminator`: the PatchGAN's map sizes, its receptive field (measured from
-  the gradient of one output unit), its parameter count and its raw outputs;
-- `training` (no cell of its own: the test cell after the parts): the three
-  parts in the trusted loop on the digits task; the grader loads the returned
-  generators and measures their held-out cycle error.
 """
 
 from __future__ import annotations
@@ -27,14 +14,11 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..cyclegan.common import PATCHGAN_PARAMS, patch_map_size, patchgan_layers, receptive_field
-from ..reference import cyclegan as ref
-from .checks import Assignment, Check, register
-from .vae_checks import Case, Mistake, close, failure, get, make_check, show
+from ...grading import Case, Check, Mistake, close, first_match, get, make_check, ok_reply, show, unflatten
+from ...reference import cyclegan as ref
+from ...weights import assign
+from ..common import PATCHGAN_PARAMS, patch_map_size, patchgan_layers, receptive_field
 
-TRACKS = ("tf", "torch")
-PARTS = ["cycle_loss", "identity_loss", "discriminator"]
-SETUP_CELLS = ["setup"]
 TRAINING_PART = "training"
 
 
@@ -47,10 +31,8 @@ def _scalar_loss(replies, key) -> float:
 
 
 def _match(got: float, variants) -> None:
-    """Mistake with the hint of the first known wrong answer `got` equals."""
-    for value, hint in variants:
-        if np.isclose(got, value, rtol=1e-4, atol=1e-6):
-            raise Mistake(hint)
+    """Mistake with the hint of the first known wrong answer a loss value equals."""
+    first_match(got, variants, rtol=1e-4, atol=1e-6)
 
 
 def _check_gradient(replies, key, grads: dict, what: str):
@@ -313,14 +295,14 @@ class TrainingSetup:
 
 @lru_cache(maxsize=2)
 def _digits(seed: int = 0):
-    from ..data.domains import digits_domains
-    from ..data.mnist import embedded_subset
+    from ...data.domains import digits_domains
+    from ...data.mnist import embedded_subset
 
     return digits_domains(28, seed, mnist=embedded_subset())
 
 
 def training_case(setup: TrainingSetup) -> Case:
-    from ..data.domains import UnpairedDomains
+    from ...data.domains import UnpairedDomains
 
     d = _digits()
     batches = UnpairedDomains(d.train_a, d.train_b, 28, setup.batch_size, seed=setup.seed)
@@ -334,38 +316,16 @@ def training_case(setup: TrainingSetup) -> Case:
 
 def trusted_generators(track: str, setup: TrainingSetup, weights: dict):
     """The grader's own CycleGAN (package code) with the returned G and F loaded: its `translate`."""
-    from ..cyclegan.common import CycleGANConfig
-    from ..cyclegan.run import DIGITS_DEFAULTS
+    from ..common import CycleGANConfig
+    from ..run import DIGITS_DEFAULTS, make_trainer
 
     config = CycleGANConfig(**{**DIGITS_DEFAULTS, "batch_size": setup.batch_size, "seed": setup.seed})
-    if track == "tf":
-        from ..cyclegan.tf_track import TFCycleGAN
-
-        model = TFCycleGAN(config, "cpu", jit=False)
-        for net in ("G", "F"):
-            variables = model.nets[net].weights
-            for v, value in zip(variables, _unflatten(weights, net, [tuple(v.shape) for v in variables])):
-                v.assign(value)
-        return model.translate
-    import torch
-
-    from ..cyclegan.torch_track import TorchCycleGAN
-
-    model = TorchCycleGAN(config, "cpu")
+    model = make_trainer(track, config, "cpu", jit=False)
     for net in ("G", "F"):
-        state = model.nets[net].state_dict()
-        values = _unflatten(weights, net, [tuple(v.shape) for v in state.values()])
-        model.nets[net].load_state_dict({k: torch.from_numpy(v) for k, v in zip(state, values)})
+        tensors = model.weight_tensors(net)
+        flat = weights.get(net, np.zeros(0))
+        assign(tensors, unflatten(flat, [tuple(t.shape) for t in tensors], f"the trained {net}"))
     return model.translate
-
-
-def _unflatten(weights: dict, net: str, shapes: list) -> list[np.ndarray]:
-    """The flat array `weights[net]` cut into arrays of `shapes`, or a Mistake if it does not fit."""
-    flat = np.asarray(weights.get(net, np.zeros(0)), np.float32).ravel()
-    sizes = [int(np.prod(s)) for s in shapes]
-    if net not in weights or flat.size != sum(sizes):
-        raise Mistake(f"the trained {net} came back with {flat.size} numbers, expected {sum(sizes)}")
-    return [part.reshape(s).copy() for part, s in zip(np.split(flat, np.cumsum(sizes)[:-1]), shapes)]
 
 
 def held_out_cycle_error(translate, n_eval: int) -> tuple[float, float]:
@@ -378,9 +338,7 @@ def held_out_cycle_error(translate, n_eval: int) -> tuple[float, float]:
 
 def judge_training(track: str, setup: TrainingSetup):
     def judge_one(inputs, replies, key):
-        reply = replies.get(key)
-        if reply is None or not reply.ok:
-            raise Mistake(failure(reply) if reply else "no answer came back")
+        reply = ok_reply(replies, key)
         arrays = {k: np.asarray(v) for k, v in reply.arrays.items()}
         if any(a.dtype.kind not in "biuf" or not np.all(np.isfinite(a)) for a in arrays.values()):
             raise Mistake("the training diverged (NaN or infinite losses or weights) with your losses and "
@@ -426,16 +384,3 @@ def visible_checks(track: str) -> list[Check]:
                    "train", lambda: [training_case(VISIBLE_TRAINING)], judge_training(track, VISIBLE_TRAINING),
                    slow=True),
     ]
-
-
-def assignment(track: str) -> Assignment:
-    return Assignment(
-        name="cyclegan", track=track, notebook=f"cyclegan/cyclegan_{track}.ipynb",
-        probes=f"gencourse.grading.probes.cyclegan_{track}",
-        setup_cells=list(SETUP_CELLS), parts=list(PARTS), checks=visible_checks(track),
-        cpu_seconds=300, memory_mb=6144,
-    )
-
-
-for _track in TRACKS:
-    register(assignment(_track))

@@ -1,11 +1,10 @@
 """The VAE assignment's checks (visible ones) and their judges, in both tracks.
 
-Importing this module registers the assignments "vae-tf" and "vae-torch" in
-`REGISTRY`. Each check builds seeded inputs (`Call`s), the worker runs the
-probes of `gencourse.grading.probes.vae_tf` / `vae_torch` on them, and the
-judges here compare what came back with `gencourse.reference` in the grader's
-process. The hidden checks (autograder/hidden/vae.py) are built with the same
-functions on inputs these never show.
+Each check builds seeded inputs (`Call`s), the worker runs the probes of
+`tf_probes` / `torch_probes` on them, and the judges here compare what came
+back with `gencourse.reference` in the grader's process. The hidden checks
+(autograder/hidden/vae.py) are built with the same functions on inputs these
+never show.
 
 Parts (nbgrader grade_ids of the student's cells) and what judges them:
 
@@ -21,133 +20,13 @@ Parts (nbgrader grade_ids of the student's cells) and what judges them:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
-from .. import reference
-from .checks import Assignment, Call, Check, Reply, Verdict, as_array, register
-
-TRACKS = ("tf", "torch")
-PARTS = ["sampling", "kl", "latent_ranges", "condition"]
-SETUP_CELLS = ["setup"]
-
-
-# --------------------------------------------------------------------- helpers
-
-class Mistake(Exception):
-    """A judged input failed; the message is what the student reads."""
-
-
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
-CELL = re.compile(r"\s*\(cell '[^']*', line \d+\)\s*$")
-
-
-def clean_error(error: str) -> str:
-    """One readable line from an error: no colour codes, no Keras wrapper around the real message."""
-    text = ANSI.sub("", error or "")
-    where = CELL.search(text)
-    text = CELL.sub("", text)
-    if "Could not automatically infer the output shape" in text and "Error encountered:" in text:
-        head = text.split(":", 1)[0] + ": " if text.startswith("NotImplementedError") else ""
-        text = head + text.split("Error encountered:", 1)[1]
-    text = re.sub(r"Exception encountered when calling [^\n]*", "", text)   # Keras' wrapper
-    text = text.split("Arguments received by")[0]
-    text = " ".join(line.strip() for line in text.splitlines() if line.strip())
-    text = text.strip().rstrip(":").strip()
-    if len(text) > 400:
-        text = text[:390] + " ... [cut]"
-    return text + (where.group(0) if where else "")
-
-
-def not_implemented(error: str) -> bool:
-    """The release's stub (`raise NotImplementedError()`), not a framework's NotImplementedError with a text."""
-    text = CELL.sub("", clean_error(error))
-    return re.fullmatch(r"NotImplementedError:?\s*", text) is not None
-
-
-def failure(reply: Reply) -> str:
-    """The student-facing line for a reply that carries an error."""
-    err = (reply.error or "no output came back").strip()
-    if not_implemented(err):
-        return "not implemented yet: the cell still raises NotImplementedError (replace it with your code)"
-    if "is not defined" in err:
-        return clean_error(err)
-    return f"your code raised an error: {clean_error(err)}"
-
-
-def get(replies: dict, key: str, name: str, shape=None) -> np.ndarray:
-    """`as_array` that turns every problem into a Mistake with a student-facing message."""
-    reply = replies.get(key)
-    if reply is None:
-        raise Mistake("no answer came back for this check")
-    if not reply.ok:
-        raise Mistake(failure(reply))
-    try:
-        return as_array(reply, name, shape)
-    except ValueError as e:
-        raise Mistake(str(e)) from None
-
-
-def show(a, n: int = 4) -> str:
-    flat = np.asarray(a, dtype=np.float64).ravel()
-    more = ", ..." if flat.size > n else ""
-    return "[" + ", ".join(f"{v:.4g}" for v in flat[:n]) + more + "]"
-
-
-def close(got, expected, rtol=1e-4, atol=1e-5) -> bool:
-    got, expected = np.asarray(got, np.float64), np.asarray(expected, np.float64)
-    if got.shape != expected.shape:
-        return False
-    scale = max(1.0, float(np.max(np.abs(expected), initial=0.0)))
-    return bool(np.allclose(got, expected, rtol=rtol, atol=atol * scale))
-
-
-@dataclass
-class Case:
-    """One seeded input of a check: what the probe gets, and how to describe it."""
-
-    label: str
-    inputs: dict
-
-
-def make_check(name, part, points, probe, cases, judge_one, *, visible=True, slow=False, prefix=None) -> Check:
-    """A check asking `probe` about each case; full points when every case passes.
-
-    `cases` is a list of Case, or a function giving one (built on first use, so
-    that importing the checks loads no data). `judge_one(inputs, replies, key)`
-    raises Mistake on a wrong answer and may return a line for the feedback.
-    The first failing case's message is the verdict's message.
-    """
-    prefix = prefix or f"{part}/{name}"
-    built: list = []
-
-    def all_cases() -> list[Case]:
-        if not built:
-            built.extend(cases() if callable(cases) else cases)
-        return built
-
-    def calls():
-        return [Call(f"{prefix}/{i}", probe, case.inputs) for i, case in enumerate(all_cases())]
-
-    def judge(replies):
-        details = []
-        for i, case in enumerate(all_cases()):
-            try:
-                detail = judge_one(case.inputs, replies, f"{prefix}/{i}")
-            except Mistake as e:
-                return Verdict(0.0, f"{e} (input: {case.label})")
-            except Exception as e:    # a judge must never take the grader down
-                return Verdict(0.0, f"could not judge the answer ({type(e).__name__}: {e}) (input: {case.label})")
-            if detail:
-                details.append(str(detail))
-        n = len(all_cases())
-        return Verdict(float(points), f"correct on {'all ' if n > 1 else ''}{n} input{'s' if n > 1 else ''}"
-                       + (": " + "; ".join(details) if details else ""))
-
-    return Check(name=name, part=part, points=points, calls=calls, judge=judge,
-                 visible=visible, slow=slow)
+from ... import reference
+from ...grading import Case, Check, Mistake, close, get, make_check, ok_reply, show, unflatten
+from ...weights import assign
 
 
 # --------------------------------------------------------------------- sampling
@@ -344,7 +223,7 @@ class TrainingSetup:
 
 
 def _embedded():
-    from ..data.mnist import embedded_subset
+    from ...data.mnist import embedded_subset
 
     data = embedded_subset()
     to01 = lambda a: (np.asarray(a, np.float32) / 255.0).reshape(-1, 28, 28)  # noqa: E731
@@ -362,50 +241,21 @@ def training_case(setup: TrainingSetup) -> Case:
 
 def held_out_neg_elbo(track: str, weights: dict, seed: int = 0) -> float:
     """Load returned weights into the grader's own trusted model; neg-ELBO on digits the worker never saw."""
-    from ..vae.common import VAEConfig
+    from ..common import VAEConfig, make_trainer
 
     _, x_test = _embedded()
-    config = VAEConfig(latent_dim=2, seed=seed)
-    if track == "tf":
-        from ..vae.tf_track import KerasTrack
-        from .probes.vae_tf import trusted_weights
-
-        model = KerasTrack(config, "cpu")
-        variables = trusted_weights(model)
-        names = [f"w{i:03d}" for i in range(len(variables))]
-        missing = [k for k in names if k not in weights]
-        if missing or len([k for k in weights if k.startswith("w")]) != len(names):
-            raise Mistake(f"the trained model came back with {len(weights)} arrays, expected {len(names)} weights")
-        for name, variable in zip(names, variables):
-            value = np.asarray(weights[name], np.float32)
-            if value.shape != tuple(variable.shape):
-                raise Mistake(f"trained weight {name} has shape {value.shape}, expected {tuple(variable.shape)}")
-            variable.assign(value)
-    else:
-        import torch
-
-        from ..vae.torch_track import TorchTrack
-        from .probes.vae_torch import trusted_weights
-
-        model = TorchTrack(config, "cpu")
-        state = trusted_weights(model)
-        loaded = {}
-        for name, value in state.items():
-            if name not in weights:
-                raise Mistake(f"the trained model came back without weight {name}")
-            array = np.asarray(weights[name], np.float32)
-            if array.shape != tuple(value.shape):
-                raise Mistake(f"trained weight {name} has shape {array.shape}, expected {tuple(value.shape)}")
-            loaded[name] = torch.from_numpy(array.copy())
-        model.model.load_state_dict(loaded, strict=False)
-    return float(model.evaluate(x_test, None)["loss"])
+    trainer = make_trainer(track, VAEConfig(latent_dim=2, seed=seed), "cpu")
+    for net in trainer.NETS:
+        if net not in weights:
+            raise Mistake(f"the trained model came back without its {net}")
+        tensors = trainer.weight_tensors(net)
+        assign(tensors, unflatten(weights[net], [tuple(t.shape) for t in tensors], f"the trained {net}"))
+    return float(trainer.evaluate(x_test, None)["loss"])
 
 
 def judge_training(track: str, setup: TrainingSetup):
     def judge_one(inputs, replies, key):
-        reply = replies.get(key)
-        if reply is None or not reply.ok:
-            raise Mistake(failure(reply) if reply else "no answer came back")
+        reply = ok_reply(replies, key)
         history = np.asarray(reply.arrays.get("history", np.zeros((0, 3))), np.float64)
         weights = {name: np.asarray(a) for name, a in reply.arrays.items() if name != "history"}
         if any(a.dtype.kind not in "biuf" for a in weights.values()) or history.dtype.kind not in "biuf":
@@ -529,25 +379,3 @@ def visible_checks(track: str) -> list[Check]:
         make_check("CVAE conditioning: features followed by the one-hot digit", "condition", 2,
                    "condition", [condition_case(41, 6, 16), condition_case(42, 12, 3)], judge_condition),
     ]
-
-
-def assignment(track: str) -> Assignment:
-    return Assignment(
-        name="vae", track=track, notebook=f"vae/vae_{track}.ipynb",
-        probes=f"gencourse.grading.probes.vae_{track}",
-        setup_cells=list(SETUP_CELLS), parts=list(PARTS), checks=visible_checks(track),
-        cpu_seconds=180, memory_mb=6144,
-    )
-
-
-for _track in TRACKS:
-    register(assignment(_track))
-
-
-# --------------------------------------------------------------------- hidden checks in a notebook
-
-def run_hidden(assignment_key: str, part: str, namespace: dict, hidden_dir=None) -> None:
-    """nbgrader's hidden tests, under the name the VAE notebooks import: see commands.run_hidden."""
-    from .commands import run_hidden as run
-
-    run(assignment_key, part, namespace, hidden_dir)

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import part, plain, scalar
-from .cyclegan_common import digits_config, student_parts, train_and_flatten
+from ...grading.probing import part, plain, scalar
+from .common_probes import train_with_parts
 
 NORMS = (nn.modules.instancenorm._InstanceNorm, nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)
 
@@ -116,10 +116,6 @@ def d_params(ns, in_channels, ndf, n_layers):
 
 
 def train(ns, a, b, iterations, batch_size, seed, lambda_identity):
-    """The student's losses and PatchGAN in the trusted PyTorch loop; G's and F's
-    state_dict tensors back, flattened (see `train_and_flatten`)."""
-    from gencourse.cyclegan.torch_track import TorchCycleGAN
-
-    model = TorchCycleGAN(digits_config(batch_size, seed, lambda_identity), "cpu",
-                          student_parts(ns, "PatchDiscriminator", lambda: torch.zeros(())))
-    return train_and_flatten(model, a, b, iterations, batch_size, lambda net: net.state_dict().values())
+    """The student's losses and PatchGAN in the trusted loop (see `common_probes.train_with_parts`)."""
+    return train_with_parts("torch", ns, "PatchDiscriminator", lambda: torch.zeros(()), a, b, iterations, batch_size, seed,
+                            lambda_identity)

@@ -16,8 +16,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from . import part, plain, scalar  # noqa: E402
-from .cyclegan_common import digits_config, student_parts, train_and_flatten  # noqa: E402
+from ...grading.probing import part, plain, scalar  # noqa: E402
+from .common_probes import train_with_parts  # noqa: E402
 
 
 def _images(a):
@@ -129,11 +129,6 @@ def d_params(ns, in_channels, ndf, n_layers):
 
 
 def train(ns, a, b, iterations, batch_size, seed, lambda_identity):
-    """The student's losses and PatchGAN in the trusted Keras loop; G's and F's `weights` back,
-    flattened (see `train_and_flatten`). Without XLA: 30 iterations of batch 8 took 35 s in all on
-    one thread, against 65 s with XLA's compile of the first step (53 s)."""
-    from gencourse.cyclegan.tf_track import TFCycleGAN
-
-    model = TFCycleGAN(digits_config(batch_size, seed, lambda_identity), "cpu",
-                       student_parts(ns, "build_patch_discriminator", lambda: tf.zeros(())), jit=False)
-    return train_and_flatten(model, a, b, iterations, batch_size, lambda net: net.weights)
+    """The student's losses and PatchGAN in the trusted loop (see `common_probes.train_with_parts`)."""
+    return train_with_parts("tf", ns, "build_patch_discriminator", lambda: tf.zeros(()), a, b, iterations, batch_size, seed,
+                            lambda_identity)

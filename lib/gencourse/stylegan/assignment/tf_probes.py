@@ -17,8 +17,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from . import part, plain, scalar  # noqa: E402
-from .stylegan_common import FIT_NETWORK, ordered, plug  # noqa: E402
+from ...grading.probing import part, plain, scalar  # noqa: E402
+from ...weights import to_flat  # noqa: E402
+from .common_probes import FIT_NETWORK, ordered, plug  # noqa: E402
 
 
 def _t(a):
@@ -104,7 +105,7 @@ def fit(ns, ws, targets, iterations, learning_rate, seed):
     """The package's small SynthesisNetwork with the student's AdaIN and noise, fitted to map each w to its
     target image (mean squared error, Adam, full batch); the weights back, flat, in the package's order.
     A weight that gets no gradient (a detached style) takes a zero step."""
-    from gencourse.stylegan.tf_models import SynthesisNetwork
+    from ..tf_models import SynthesisNetwork
 
     keras.utils.set_random_seed(scalar(seed))
     net = SynthesisNetwork(**FIT_NETWORK)
@@ -127,5 +128,5 @@ def fit(ns, ws, targets, iterations, learning_rate, seed):
         return loss
 
     history = [float(step()) for _ in range(scalar(iterations))]
-    return {"weights": np.concatenate([plain(v, np.float32).ravel() for v in weights]),
+    return {"weights": to_flat(weights),
             "history": np.array(history)}

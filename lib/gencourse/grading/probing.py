@@ -1,4 +1,4 @@
-"""Probes: run inside the isolated worker, against a student's namespace.
+"""What every assignment's probes use; probes run inside the isolated worker, against a student's namespace.
 
 A probe turns grader-chosen numpy arrays into framework tensors, calls the
 student's function or layer, and returns plain numpy arrays. It judges

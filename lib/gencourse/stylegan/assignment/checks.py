@@ -1,25 +1,9 @@
 """The StyleGAN assignment's checks (visible ones) and their judges, in both tracks.
 
-Importing this module registers "stylegan-tf" and "stylegan-torch". The probes
-(`gencourse.grading.probes.stylegan_tf` / `stylegan_torch`) run the student's
-parts in the worker on seeded inputs; the judges here compare what came back
-with `gencourse.reference.stylegan` in the grader's process. Hidden checks
+The probes (`tf_probes` / `torch_probes`) run the student's parts in the
+worker on seeded inputs; the judges here compare what came back with
+`gencourse.reference.stylegan` in the grader's process. Hidden checks
 (autograder/hidden/stylegan.py) reuse these builders on other inputs.
-
-Parts (nbgrader grade_ids) and what judges them:
-
-- `adain`: AdaptiveInstanceNorm(channels, w_dim, eps) with the grader's affine
-  map A loaded into its given `style`: (1 + y_s) * instance_norm(x) + y_b
-  against `reference.adaptive_instance_norm`, the gradient reaching w, and the
-  epsilon on channels of zero and tiny variance;
-- `noise`: NoiseInjection(channels): one learned scale per channel starting at
-  zero, x + scale * noise for a given noise image, and drawn noise that is one
-  N(0, 1) image per example, the same for every channel, fresh on every call;
-- `mixing`: mix_styles(w1, w2, crossover) against `reference.mix_styles`;
-- `truncation`: truncate(ws, w_avg, psi, cutoff) against `reference.truncate`;
-- `training` (the test cell after the parts): the student's AdaIN and noise in
-  the package's small synthesis network, fitted in the worker; the grader loads
-  the returned weights into its own network and measures the fit.
 """
 
 from __future__ import annotations
@@ -29,31 +13,11 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..reference import stylegan as ref
-from .checks import Assignment, Check, register
-from .vae_checks import Case, Mistake, close, failure, get, make_check, show
+from ...grading import Case, Check, Mistake, close, first_match, get, make_check, ok_reply, show, unflatten
+from ...reference import stylegan as ref
+from ...weights import assign
 
-TRACKS = ("tf", "torch")
-PARTS = ["adain", "noise", "mixing", "truncation"]
-SETUP_CELLS = ["setup"]
 TRAINING_PART = "training"
-
-
-def _first_match(got, variants, rtol=1e-3, atol=1e-4) -> None:
-    """Mistake with the hint of the first known wrong answer that `got` equals.
-
-    Where a wrong answer is NaN (0 / 0 without an epsilon, in float64 here), a
-    float32 computation may give anything: those entries are left out.
-    """
-    for value, hint in variants:
-        value = np.asarray(value, np.float64)
-        finite = np.isfinite(value)
-        if np.shape(got) == value.shape and not finite.all():
-            got_, value = np.asarray(got)[finite], value[finite]
-        else:
-            got_ = got
-        if close(got_, value, rtol=rtol, atol=atol):
-            raise Mistake(hint)
 
 
 # --------------------------------------------------------------------- AdaIN
@@ -96,9 +60,7 @@ def _normalized(x, axes, eps, ddof=0, eps_outside=False):
 def judge_adain(inputs, replies, key):
     x, eps = inputs["x"].astype(np.float64), float(inputs["eps"])
     s, b = (v[:, None, None, :] for v in style_of(inputs))
-    reply = replies.get(key)
-    if reply is None or not reply.ok:
-        raise Mistake(failure(reply) if reply else "no answer came back")
+    reply = ok_reply(replies, key)
     y = np.asarray(reply.arrays.get("y", np.zeros(0)), np.float64)
     if y.shape != x.shape:
         raise Mistake(f"the output has shape {list(y.shape)}; expected the input's shape {list(x.shape)}")
@@ -120,7 +82,7 @@ def judge_adain(inputs, replies, key):
                           f"{show(expected_grad)}")
         return None
     norm = lambda n_: (1 + s) * n_ + b    # noqa: E731
-    _first_match(y, [
+    first_match(y, [
         (norm(_normalized(x, (0, 1, 2), eps)), "normalized over the batch (batch norm): instance norm takes the "
                                                "mean and variance of each example and channel, over H and W only"),
         (norm(_normalized(x, (1, 2, 3), eps)), "normalized over all channels at once (layer norm): instance norm "
@@ -194,7 +156,7 @@ def judge_noise_given(inputs, replies, key):
     expected = x + scale * noise
     if close(y, expected):
         return None
-    _first_match(y, [
+    first_match(y, [
         (x, "the given noise was not added (or the scale is zero): return x + scale * noise"),
         (x + noise, "the scale is not applied: each channel adds its own learned scale times the noise image"),
         (scale * noise, "x is missing: the layer adds scale * noise to x"),
@@ -252,7 +214,7 @@ def judge_mixing(inputs, replies, key):
     if close(got, expected):
         return None
     n = w1.shape[1]
-    _first_match(got, [
+    first_match(got, [
         (ref.mix_styles(w2, w1, c), f"the latents are swapped: layers 0 to {c - 1} (before the crossover) take "
                                     "w1, the rest w2"),
         (ref.mix_styles(w1, w2, c + 1), f"off by one: layer {c} (the crossover itself) took w1; layers before "
@@ -306,7 +268,7 @@ def judge_truncation(inputs, replies, key):
             (np.where(mask, ws, avg + psi * (ws - avg)), f"the wrong layers: those with index >= {cutoff} were "
                                                          f"truncated; it is those below {cutoff} (the coarse ones)"),
         ]
-    _first_match(got, variants)
+    first_match(got, variants)
     raise Mistake(f"expected w_avg + psi (w - w_avg) on layers < {cutoff if cutoff is not None else n}: "
                   f"got {show(got)}, expected {show(expected)}")
 
@@ -351,8 +313,8 @@ class FitSetup:
 @lru_cache(maxsize=4)
 def fit_data(n_images: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(codes w [n, 32], digits [n, 16, 16, 1] in [-1, 1]): the first embedded training digits."""
-    from ..data.mnist import embedded_subset
-    from .probes.stylegan_common import FIT_NETWORK
+    from ...data.mnist import embedded_subset
+    from .common_probes import FIT_NETWORK
 
     x = embedded_subset().x_train[:n_images].astype(np.float32) / 127.5 - 1.0
     x = np.pad(x, ((0, 0), (2, 2), (2, 2)), constant_values=-1.0)
@@ -373,7 +335,7 @@ def fit_error(track: str, flat: np.ndarray, ws: np.ndarray, x: np.ndarray, seed:
 
     Noise: one fixed N(0, 1) image per layer and example (numpy, `seed`).
     """
-    from .probes.stylegan_common import FIT_NETWORK
+    from .common_probes import FIT_NETWORK
 
     flat = np.asarray(flat, np.float32).ravel()
     n, res = len(ws), FIT_NETWORK["resolution"]
@@ -381,42 +343,29 @@ def fit_error(track: str, flat: np.ndarray, ws: np.ndarray, x: np.ndarray, seed:
     noise = [rng.standard_normal((n, r, r, 1)).astype(np.float32)
              for r in (2 ** (i // 2 + 2) for i in range(2 * int(np.log2(res)) - 2))]
     styles = np.repeat(ws[:, None, :], len(noise), axis=1)
+    hint = (": do your AdaptiveInstanceNorm and NoiseInjection hold exactly the given style map and one "
+            "scale per channel?")
     if track == "tf":
-        from ..stylegan.tf_models import SynthesisNetwork
+        from ..tf_models import SynthesisNetwork
 
         net = SynthesisNetwork(**FIT_NETWORK)
-        for v, value in zip(net.weights, _split(flat, [tuple(v.shape) for v in net.weights])):
-            v.assign(value)
-        out = np.asarray(net(styles, noise))
-    else:
-        import torch
+        assign(net.weights, unflatten(flat, [tuple(v.shape) for v in net.weights], hint=hint))
+        return float(np.mean((np.asarray(net(styles, noise), np.float64) - x) ** 2))
+    import torch
 
-        from ..stylegan.torch_models import SynthesisNetwork
+    from ..torch_models import SynthesisNetwork
 
-        net = SynthesisNetwork(**FIT_NETWORK)
-        state = net.state_dict()
-        values = _split(flat, [tuple(v.shape) for v in state.values()])
-        net.load_state_dict({k: torch.from_numpy(v) for k, v in zip(state, values)})
-        with torch.no_grad():
-            out = net(torch.from_numpy(styles), [torch.from_numpy(z.transpose(0, 3, 1, 2)) for z in noise])
-        out = out.numpy().transpose(0, 2, 3, 1)
-    return float(np.mean((out.astype(np.float64) - x) ** 2))
-
-
-def _split(flat: np.ndarray, shapes: list) -> list[np.ndarray]:
-    sizes = [int(np.prod(s)) for s in shapes]
-    if flat.size != sum(sizes):
-        raise Mistake(f"the trained network came back with {flat.size} numbers, expected {sum(sizes)}: do your "
-                      "AdaptiveInstanceNorm and NoiseInjection hold exactly the given style map and one scale "
-                      "per channel?")
-    return [p.reshape(s).copy() for p, s in zip(np.split(flat, np.cumsum(sizes)[:-1]), shapes)]
+    net = SynthesisNetwork(**FIT_NETWORK)
+    tensors = list(net.state_dict(keep_vars=True).values())
+    assign(tensors, unflatten(flat, [tuple(t.shape) for t in tensors], hint=hint))
+    with torch.no_grad():
+        out = net(torch.from_numpy(styles), [torch.from_numpy(z.transpose(0, 3, 1, 2)) for z in noise])
+    return float(np.mean((out.numpy().transpose(0, 2, 3, 1).astype(np.float64) - x) ** 2))
 
 
 def judge_fit(track: str, setup: FitSetup):
     def judge_one(inputs, replies, key):
-        reply = replies.get(key)
-        if reply is None or not reply.ok:
-            raise Mistake(failure(reply) if reply else "no answer came back")
+        reply = ok_reply(replies, key)
         flat = np.asarray(reply.arrays.get("weights", np.zeros(0)))
         history = np.asarray(reply.arrays.get("history", np.zeros(0)))
         if flat.dtype.kind not in "biuf" or not np.all(np.isfinite(flat)):
@@ -460,16 +409,3 @@ def visible_checks(track: str) -> list[Check]:
         make_check("Fitting with your AdaIN and noise: the synthesis network learns 16 digits", TRAINING_PART, 3,
                    "fit", lambda: [fit_case(VISIBLE_FIT)], judge_fit(track, VISIBLE_FIT), slow=True),
     ]
-
-
-def assignment(track: str) -> Assignment:
-    return Assignment(
-        name="stylegan", track=track, notebook=f"stylegan/stylegan_{track}.ipynb",
-        probes=f"gencourse.grading.probes.stylegan_{track}",
-        setup_cells=list(SETUP_CELLS), parts=list(PARTS), checks=visible_checks(track),
-        cpu_seconds=240, memory_mb=6144,
-    )
-
-
-for _track in TRACKS:
-    register(assignment(_track))

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import part, plain, scalar
+from ...grading.probing import part, plain, scalar
+from .common_probes import train_with_parts
 
 
 def _t(a, dtype=torch.float32, grad=False):
@@ -68,26 +69,5 @@ def condition(ns, h, labels, n_classes):
 
 
 def train(ns, x, epochs, batch_size, learning_rate, seed):
-    """The student's Sampling and KL in the trusted PyTorch loop; the trained weights back.
-
-    Weights are the model's state_dict without the sampling module's entries,
-    keyed by their state_dict names; `history` holds each epoch's (loss, recon, kl).
-    """
-    from gencourse.vae.common import VAEConfig
-    from gencourse.vae.torch_track import TorchTrack
-
-    config = VAEConfig(latent_dim=2, learning_rate=scalar(learning_rate, float), seed=scalar(seed))
-    track = TorchTrack(config, "cpu", sampling=part(ns, "Sampling")(), kl_fn=part(ns, "kl_divergence"))
-    x = np.asarray(x, dtype=np.float32)
-    history = []
-    for epoch in range(scalar(epochs)):
-        logs = track.train_epoch(x, None, scalar(batch_size), scalar(seed) + epoch)
-        history.append([logs["loss"], logs["recon"], logs["kl"]])
-    out = {name: plain(value, np.float32) for name, value in trusted_weights(track).items()}
-    out["history"] = np.array(history, dtype=np.float64)
-    return out
-
-
-def trusted_weights(track) -> dict:
-    """The trusted model's parameters by state_dict name, the sampling module's left out."""
-    return {k: v for k, v in track.model.state_dict().items() if not k.startswith("encoder.sampling.")}
+    """The student's Sampling and KL in the trusted loop (see `common_probes.train_with_parts`)."""
+    return train_with_parts("torch", ns, x, epochs, batch_size, learning_rate, seed)

@@ -14,7 +14,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from . import part, plain, scalar  # noqa: E402
+from ...grading.probing import part, plain, scalar  # noqa: E402
+from .common_probes import train_with_parts  # noqa: E402
 
 
 def _t(a, dtype=tf.float32):
@@ -69,34 +70,5 @@ def condition(ns, h, labels, n_classes):
 
 
 def train(ns, x, epochs, batch_size, learning_rate, seed):
-    """The student's Sampling and KL in the trusted Keras loop; the trained weights back.
-
-    Weights are the encoder's and decoder's trainable variables in layer order,
-    without the sampling layer's own (if any): `w000`, `w001`, ... The losses
-    of each epoch come back as `history` ([epochs, 3]: loss, recon, kl).
-    """
-    from gencourse.vae.common import VAEConfig
-    from gencourse.vae.tf_track import KerasTrack
-
-    layer = part(ns, "Sampling")()
-    config = VAEConfig(latent_dim=2, learning_rate=scalar(learning_rate, float), seed=scalar(seed))
-    track = KerasTrack(config, "cpu", sampling=layer, kl_fn=part(ns, "kl_divergence"))
-    x = np.asarray(x, dtype=np.float32)
-    history = []
-    for epoch in range(scalar(epochs)):
-        logs = track.train_epoch(x, None, scalar(batch_size), scalar(seed) + epoch)
-        history.append([logs["loss"], logs["recon"], logs["kl"]])
-    out = {f"w{i:03d}": plain(v, np.float32) for i, v in enumerate(trusted_weights(track, layer))}
-    out["history"] = np.array(history, dtype=np.float64)
-    return out
-
-
-def trusted_weights(track, sampling_layer=None) -> list:
-    """The variables the trusted model is made of, in a fixed order (sampling layer excluded)."""
-    variables = []
-    for model in (track.encoder, track.decoder):
-        for layer in model.layers:
-            if layer is sampling_layer or type(layer).__name__ == "Sampling":
-                continue
-            variables.extend(layer.trainable_weights)
-    return variables
+    """The student's Sampling and KL in the trusted loop (see `common_probes.train_with_parts`)."""
+    return train_with_parts("tf", ns, x, epochs, batch_size, learning_rate, seed)

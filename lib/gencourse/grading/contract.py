@@ -8,7 +8,7 @@ grader's own process, comparing with `gencourse.reference` oracles.
 
 Visible checks ship in the package (students run them); hidden checks live in
 `autograder/hidden/` and are loaded by the grader only, so they never reach a
-student's machine or the worker's file system.
+student's machine or the worker's file system (docs/design.md, "Trust model").
 """
 
 from __future__ import annotations
@@ -63,10 +63,10 @@ class Check:
 class Assignment:
     """One assignment in one track: its notebook, its cells and its checks."""
 
-    name: str                    # "vae"
+    name: str                    # the folder under solutions/ and the first half of the key
     track: str                   # "tf" or "torch"
     notebook: str                # path of the source notebook, relative to solutions/
-    probes: str                  # module imported inside the worker, e.g. "gencourse.grading.probes.vae_tf"
+    probes: str                  # module imported inside the worker: "gencourse.<topic>.assignment.<track>_probes"
     setup_cells: list[str]       # grade_ids of locked cells run from the trusted source notebook
     parts: list[str]             # grade_ids of the student's solution cells, in notebook order
     checks: list[Check] = field(default_factory=list)
@@ -105,14 +105,6 @@ class Report:
     @property
     def max_score(self) -> float:
         return float(sum(r.points for r in self.results))
-
-
-REGISTRY: dict[str, Assignment] = {}
-
-
-def register(assignment: Assignment) -> Assignment:
-    REGISTRY[assignment.key] = assignment
-    return assignment
 
 
 def as_array(reply: Reply, name: str, shape: tuple | None = None) -> np.ndarray:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import part, plain, scalar
-from .stylegan_common import FIT_NETWORK, ordered, plug
+from ...grading.probing import part, plain, scalar
+from ...weights import to_flat
+from .common_probes import FIT_NETWORK, ordered, plug
 
 
 def _nchw(a, grad=False):
@@ -116,7 +117,7 @@ def trunc(ns, ws, w_avg, psi, cutoff):
 def fit(ns, ws, targets, iterations, learning_rate, seed):
     """The package's small SynthesisNetwork with the student's AdaIN and noise, fitted to map each w to its
     target image (mean squared error, Adam, full batch); the weights back, flat, in the package's order."""
-    from gencourse.stylegan.torch_models import SynthesisNetwork
+    from ..torch_models import SynthesisNetwork
 
     torch.manual_seed(scalar(seed))
     net = SynthesisNetwork(**FIT_NETWORK)
@@ -133,5 +134,5 @@ def fit(ns, ws, targets, iterations, learning_rate, seed):
         loss.backward()
         opt.step()
         history.append(float(loss.detach()))
-    return {"weights": np.concatenate([plain(v, np.float32).ravel() for v in weights]),
+    return {"weights": to_flat(weights),
             "history": np.array(history)}

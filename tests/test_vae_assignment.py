@@ -19,7 +19,6 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from gencourse.vae.assignment import checks as vae_checks
 from gencourse.grading import REGISTRY, register
 from gencourse.grading import get_assignment
 from gencourse.grading.grade import grade_notebook

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from .. import plots
 from ..data.domains import Domain, UnpairedDomains, cyclegan_folders, digits_domains, kaggle_monet
+from ..runs import RunState
 from .common import CycleGANConfig, lr_factor
 
 # The digits task's default budget: 28x28 single-channel images, narrow networks
@@ -92,15 +93,10 @@ def train(track: str = "torch", *, dataset: str = "digits", data: CycleData | No
     batches = UnpairedDomains(data.train_a, data.train_b, config.image_size, config.batch_size,
                               jitter=not data.digits, flip=not data.digits, seed=config.seed)
     steps = min(steps_per_epoch or batches.steps_per_epoch, batches.steps_per_epoch)
-    ckpt, state_file = out / "checkpoint", out / "checkpoint" / "state.json"
+    run = RunState(out, config.to_dict(), lengthening=("epochs", "decay_epochs"))
     history, start = [], 0
-    if resume and state_file.is_file():
-        state = json.loads(state_file.read_text())
-        diff = _config_diff(state["config"], config.to_dict())
-        if diff:
-            raise ValueError(f"{state_file}: the checkpoint was trained with other settings "
-                             f"({diff}); use another --out or the same options")
-        t.load(ckpt)
+    state = run.resume(t) if resume else None
+    if state is not None:
         history, start = state["history"], state["epoch"] + 1
     total = config.epochs + config.decay_epochs
     label = f"cyclegan/{track}"
@@ -123,29 +119,18 @@ def train(track: str = "torch", *, dataset: str = "digits", data: CycleData | No
             tqdm.write(f"{label} epoch {epoch + 1}/{total}: lr {history[-1]['lr']:.2e}  " +
                        "  ".join(f"{k} {v:.3f}" for k, v in history[-1].items() if k not in ("epoch", "lr")))
         if t.is_main:
-            t.save(ckpt)
-            state_file.write_text(json.dumps({"epoch": epoch, "history": history,
-                                              "config": config.to_dict()}))
+            run.save(t, epoch, history)
     if not t.is_main:
         return {}
     metrics = {"track": track, "dataset": dataset, "data": data.source, "config": config.to_dict(),
                "steps_per_epoch": steps, "params": t.param_counts(),
                "train_seconds": time.perf_counter() - started, "history": history}
-    metrics.update(evaluate(t, data, config, out, f"CycleGAN ({track})"))
+    metrics.update(evaluate(t, data, config, out, f"CycleGAN ({track})", history))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
 
 
-# A resumed run may change its length (train longer), nothing that shapes the models.
-RESUMABLE_CHANGES = ("epochs", "decay_epochs")
-
-
-def _config_diff(old: dict, new: dict) -> str:
-    return ", ".join(f"{k} {old.get(k)!r} there, {v!r} now" for k, v in new.items()
-                     if old.get(k) != v and k not in RESUMABLE_CHANGES)
-
-
-def evaluate(t, data: CycleData, config: CycleGANConfig, out: Path, title: str,
+def evaluate(t, data: CycleData, config: CycleGANConfig, out: Path, title: str, history: list,
              n_eval: int = 300) -> dict:
     """Cycle error and (digits) label preservation on held-out images; the figures."""
     size = config.image_size
@@ -157,14 +142,10 @@ def evaluate(t, data: CycleData, config: CycleGANConfig, out: Path, title: str,
          "n_eval": [n_a, n_b]}
     plots.translation_grid([x[:8], g_x[:8], fg_x[:8]], [y[:8], f_y[:8], gf_y[:8]],
                            out / "translations.png", title)
-    plots.cycle_loss_curves(_read_history(out), out / "loss_curves.png", title)
+    plots.cycle_loss_curves(history, out / "loss_curves.png", title)
     if data.digits:
         m.update(label_preservation(data, g_x, f_y, n_a, n_b, config.seed))
     return m
-
-
-def _read_history(out: Path) -> list[dict]:
-    return json.loads((out / "checkpoint" / "state.json").read_text())["history"]
 
 
 def label_preservation(data: CycleData, g_x, f_y, n_a: int, n_b: int, seed: int = 0) -> dict:

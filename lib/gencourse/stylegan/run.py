@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from .. import plots
 from ..data import load_mnist
 from ..devices import set_threads
+from ..runs import RunState
 from . import common, editing, sampling
 
 # The CPU-sized default: 64-dim z and w, 64 feature maps at 4²-8², 32 at 16², 16 at 32²
@@ -62,10 +63,9 @@ def fit(trainer, x_train: np.ndarray, *, epochs: int, steps_per_epoch: int, out:
     out/checkpoint after each epoch when `out` is given; returns the per-step losses."""
     c = trainer.config
     history, start = [], 1
-    state_file = out / "checkpoint" / "state.json" if out is not None else None
-    if resume and state_file is not None and state_file.is_file():
-        state = json.loads(state_file.read_text())
-        trainer.load(out / "checkpoint")
+    run = RunState(out, {**c.to_dict(), "steps_per_epoch": steps_per_epoch}) if out is not None else None
+    state = run.resume(trainer) if resume and run is not None else None
+    if state is not None:
         history, start = state["history"], state["epoch"] + 1
     for epoch in range(start, epochs + 1):
         with tqdm(total=steps_per_epoch, desc=f"{label} epoch {epoch}/{epochs}", unit="step",
@@ -78,9 +78,8 @@ def fit(trainer, x_train: np.ndarray, *, epochs: int, steps_per_epoch: int, out:
                 bar.update()
         if on_epoch is not None:
             on_epoch(epoch)
-        if out is not None and trainer.is_main:
-            trainer.save(out / "checkpoint")
-            state_file.write_text(json.dumps({"epoch": epoch, "history": history}))
+        if run is not None and trainer.is_main:
+            run.save(trainer, epoch, history)
     return history
 
 

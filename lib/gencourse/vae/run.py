@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from .. import plots
 from ..data import load_mnist
 from ..reference import latent_ranges
+from ..runs import RunState
 from .common import VAEConfig, make_trainer
 
 DEFAULT_EPOCHS = {"vae": 50, "cvae": 40}    # the report's budgets
@@ -52,13 +53,12 @@ def train(model: str = "vae", track: str = "tf", *, epochs: int | None = None, l
     config = VAEConfig(latent_dim=latent_dim, conditional=model == "cvae",
                        learning_rate=learning_rate, seed=seed)
     t = make_trainer(track, config, device)
-    ckpt, state_file = out / "checkpoint", out / "checkpoint" / "state.json"
+    run = RunState(out, {**config.to_dict(), "model": model, "batch_size": batch_size, "data": data.source})
     history, snapshots, start = [], {}, 1
-    if resume and state_file.is_file():
-        state = json.loads(state_file.read_text())
-        t.load(ckpt)
+    state = run.resume(t) if resume else None
+    if state is not None:
         history, start = state["history"], state["epoch"] + 1
-        snapshots = {int(k): np.load(ckpt / f"recon_{k}.npy") for k in state["snapshots"]}
+        snapshots = {int(k): np.load(run.folder / f"recon_{k}.npy") for k in state["snapshots"]}
     keep = snapshot_epochs(epochs)
     label = f"{model}/{track}"
     started = time.perf_counter()
@@ -75,11 +75,10 @@ def train(model: str = "vae", track: str = "tf", *, epochs: int | None = None, l
         if epoch in keep:
             snapshots[epoch] = reconstruct(t, x_test[:100], y_test[:100])
         if t.is_main:
-            t.save(ckpt)
+            run.folder.mkdir(parents=True, exist_ok=True)
             for e, im in snapshots.items():
-                np.save(ckpt / f"recon_{e}.npy", im)
-            state_file.write_text(json.dumps({"epoch": epoch, "history": history,
-                                              "snapshots": sorted(snapshots)}))
+                np.save(run.folder / f"recon_{e}.npy", im)
+            run.save(t, epoch, history, snapshots=sorted(snapshots))
     if not t.is_main:
         return {}
     metrics = {

@@ -78,6 +78,16 @@ class Assignment:
         return f"{self.name}-{self.track}"
 
 
+def per_track(module: str, name: str, tracks, parts, visible_checks, *, setup_cells=("setup",),
+              cpu_seconds: int = 120, memory_mb: int = 6144) -> list[Assignment]:
+    """One Assignment per track, by the course's conventions: the notebook solutions/NAME/NAME_TRACK.ipynb,
+    the probes `MODULE.TRACK_probes` (MODULE: the topic's assignment package), the visible checks
+    `visible_checks(track)`."""
+    return [Assignment(name=name, track=t, notebook=f"{name}/{name}_{t}.ipynb", probes=f"{module}.{t}_probes",
+                       setup_cells=list(setup_cells), parts=list(parts), checks=visible_checks(t),
+                       cpu_seconds=cpu_seconds, memory_mb=memory_mb) for t in tracks]
+
+
 @dataclass
 class CheckResult:
     name: str

@@ -43,7 +43,7 @@ def mixing_table(track: str, probs, *, steps: int, samples: int, data, seed: int
     for p in probs:
         config = run.make_config(mixing_prob=p, r1_gamma=r1_gamma, learning_rate=learning_rate,
                                  batch_size=batch_size, seed=seed, **size)
-        trainer = sampling.get_trainer(track, config, device)
+        trainer = sampling.make_trainer(track, config, device)
         run.fit(trainer, x_train, epochs=1, steps_per_epoch=steps, out=None, progress=progress,
                 label=f"mixing {p:g}")
         rng = np.random.default_rng([seed, 4])

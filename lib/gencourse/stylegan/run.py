@@ -110,7 +110,7 @@ def train(track: str = "torch", *, epochs: int | None = None, steps_per_epoch: i
     out = Path(out)
     config = make_config(mixing_prob=mixing_prob, r1_gamma=r1_gamma, learning_rate=learning_rate,
                          batch_size=batch_size, seed=seed, **size)
-    trainer = sampling.get_trainer(track, config, device)     # a missing device fails first
+    trainer = sampling.make_trainer(track, config, device)     # a missing device fails first
     data = data if data is not None else load_mnist(data_dir)
     x_train = sampling.to_model_images(data.x_train, config.resolution)
     fixed_z = sampling.latents(np.random.default_rng([seed, 0]), 64, config.z_dim)

@@ -24,7 +24,7 @@ from ..devices import tf_strategy  # noqa: E402
 from . import common, tf_models as km  # noqa: E402
 
 
-class KerasTrainer:
+class TFStyleGAN:
     """Generator, discriminator and their Adam optimizers under a tf.distribute strategy."""
 
     is_main = True

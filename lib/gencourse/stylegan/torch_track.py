@@ -26,7 +26,7 @@ from ..devices import torch_setup
 from . import common, torch_models as tm
 
 
-class TorchTrainer:
+class TorchStyleGAN:
     """Generator, discriminator and their Adam optimizers on one device."""
 
     def __init__(self, config: common.StyleGANConfig, device: str = "auto"):

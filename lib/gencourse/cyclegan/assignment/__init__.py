@@ -15,23 +15,13 @@ Parts (nbgrader grade_ids) and what judges them:
 
 from __future__ import annotations
 
-from ...grading import Assignment
+from ...grading.contract import Assignment, per_track
 
 TRACKS = ("tf", "torch")
 PARTS = ["cycle_loss", "identity_loss", "discriminator"]
-SETUP_CELLS = ["setup"]
-
-
-def assignment(track: str) -> Assignment:
-    from .checks import visible_checks
-
-    return Assignment(
-        name="cyclegan", track=track, notebook=f"cyclegan/cyclegan_{track}.ipynb",
-        probes=f"gencourse.cyclegan.assignment.{track}_probes",
-        setup_cells=list(SETUP_CELLS), parts=list(PARTS), checks=visible_checks(track),
-        cpu_seconds=300, memory_mb=6144,
-    )
 
 
 def assignments() -> list[Assignment]:
-    return [assignment(track) for track in TRACKS]
+    from .checks import visible_checks
+
+    return per_track(__name__, "cyclegan", TRACKS, PARTS, visible_checks, cpu_seconds=300, memory_mb=6144)

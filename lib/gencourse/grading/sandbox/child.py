@@ -24,6 +24,15 @@ from .system import (CLONE_NEWNET, CLONE_NEWNS, MS_BIND, MS_NODEV, MS_NOSUID, MS
                      MS_REMOUNT, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG, _get_libc, _mount, _other_can_traverse)
 
 
+def _bind_back(paths: list[str], fds: list[int]) -> None:
+    """Mount each folder (held open as `fds` before a tmpfs covered it) back at its path, read-only."""
+    for p, fd in zip(paths, fds):
+        os.makedirs(p, mode=0o755, exist_ok=True)
+        _mount(f"/proc/self/fd/{fd}", p, None, MS_BIND | MS_REC)
+        _mount(None, p, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID)
+        os.close(fd)
+
+
 def make_preexec(limits: Limits, user: JobUser | None, own_net: bool, progress_w: int,
                   needed: list[str], hide: list[str], private_tmp: list[str] = ()):
     """The function run in the forked child before exec: namespaces, limits, user."""
@@ -88,19 +97,11 @@ def make_preexec(limits: Limits, user: JobUser | None, own_net: bool, progress_w
                         for fd in fds:
                             os.close(fd)
                         fds = []
-                    for p, fd in zip(tmp_exposed[path], fds):
-                        os.makedirs(p, mode=0o755, exist_ok=True)
-                        _mount(f"/proc/self/fd/{fd}", p, None, MS_BIND | MS_REC)
-                        _mount(None, p, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID)
-                        os.close(fd)
+                    _bind_back(tmp_exposed[path], fds)
                 for blocker, paths in blockers.items():
                     fds = [os.open(p, os.O_PATH | os.O_DIRECTORY) for p in paths]
                     _mount("tmpfs", blocker, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
-                    for p, fd in zip(paths, fds):
-                        os.makedirs(p, mode=0o755, exist_ok=True)
-                        _mount(f"/proc/self/fd/{fd}", p, None, MS_BIND | MS_REC)
-                        _mount(None, p, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID)
-                        os.close(fd)
+                    _bind_back(paths, fds)
                     note(f"exposed:{blocker}")
             except OSError as e:
                 note(f"mnt-failed:{e}")

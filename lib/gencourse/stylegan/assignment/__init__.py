@@ -18,23 +18,13 @@ Parts (nbgrader grade_ids) and what judges them:
 
 from __future__ import annotations
 
-from ...grading import Assignment
+from ...grading.contract import Assignment, per_track
 
 TRACKS = ("tf", "torch")
 PARTS = ["adain", "noise", "mixing", "truncation"]
-SETUP_CELLS = ["setup"]
-
-
-def assignment(track: str) -> Assignment:
-    from .checks import visible_checks
-
-    return Assignment(
-        name="stylegan", track=track, notebook=f"stylegan/stylegan_{track}.ipynb",
-        probes=f"gencourse.stylegan.assignment.{track}_probes",
-        setup_cells=list(SETUP_CELLS), parts=list(PARTS), checks=visible_checks(track),
-        cpu_seconds=240, memory_mb=6144,
-    )
 
 
 def assignments() -> list[Assignment]:
-    return [assignment(track) for track in TRACKS]
+    from .checks import visible_checks
+
+    return per_track(__name__, "stylegan", TRACKS, PARTS, visible_checks, cpu_seconds=240, memory_mb=6144)

@@ -14,23 +14,13 @@ Parts (nbgrader grade_ids of the student's cells) and what judges them:
 
 from __future__ import annotations
 
-from ...grading import Assignment
+from ...grading.contract import Assignment, per_track
 
 TRACKS = ("tf", "torch")
 PARTS = ["sampling", "kl", "latent_ranges", "condition"]
-SETUP_CELLS = ["setup"]
-
-
-def assignment(track: str) -> Assignment:
-    from .checks import visible_checks
-
-    return Assignment(
-        name="vae", track=track, notebook=f"vae/vae_{track}.ipynb",
-        probes=f"gencourse.vae.assignment.{track}_probes",
-        setup_cells=list(SETUP_CELLS), parts=list(PARTS), checks=visible_checks(track),
-        cpu_seconds=180, memory_mb=6144,
-    )
 
 
 def assignments() -> list[Assignment]:
-    return [assignment(track) for track in TRACKS]
+    from .checks import visible_checks
+
+    return per_track(__name__, "vae", TRACKS, PARTS, visible_checks, cpu_seconds=180, memory_mb=6144)

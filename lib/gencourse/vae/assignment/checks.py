@@ -5,17 +5,6 @@ Each check builds seeded inputs (`Call`s), the worker runs the probes of
 back with `gencourse.reference` in the grader's process. The hidden checks
 (autograder/hidden/vae.py) are built with the same functions on inputs these
 never show.
-
-Parts (nbgrader grade_ids of the student's cells) and what judges them:
-
-- `sampling`: the statistics of z = mu + exp(log_var / 2) * eps (mean, spread
-  and shape of eps, fresh noise per call and per example) and the gradients of
-  z with respect to mu and log_var (the reparameterization trick);
-- `kl`: `kl_divergence` against `reference.gaussian_kl` per example, and a
-  short training in the trusted loop with the student's Sampling and KL,
-  judged by the held-out neg-ELBO of the returned weights in the grader;
-- `latent_ranges`: against `reference.latent_ranges`;
-- `condition`: the CVAE's conditioning, features followed by the one-hot digit.
 """
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .. import plots
-from ..data.domains import Domain, UnpairedDomains, cyclegan_folders, digits_domains, kaggle_monet
+from ..data.domains import Domain, UnpairedDomains, cyclegan_folders, digits_domains
+from ..data.kaggle import kaggle_monet
 from ..runs import RunState
 from .common import CycleGANConfig, lr_factor
 

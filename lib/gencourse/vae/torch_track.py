@@ -18,7 +18,7 @@ only in shapes:
   PyTorch's layout and flipped spatially (tests/test_vae_torch.py does it).
 - Glorot-uniform weights and zero biases (`init_like_keras`) and Adam's
   epsilon 1e-7, Keras' defaults: with PyTorch's own initialization the same
-  model ends near neg-ELBO 190 instead of 166 (DESIGN.md).
+  model ends near neg-ELBO 190 instead of 166 (docs/design.md, "Two tracks, one number").
 
 `TorchVAE` implements `gencourse.vae.common.Trainer`; the grader plugs a
 student's `Sampling` and KL function into it (`sampling=`, `kl_fn=`).

@@ -55,6 +55,7 @@ def load_dataset(spec: str = "digits", data_dir=None, seed: int = 0) -> CycleDat
         return CycleData(d.train_a, d.train_b, d.test_a, d.test_b, d.source, digits=True)
     if kind in ("folder", "kaggle") and not path:
         raise ValueError(f"--dataset {spec}: give the folder, as {kind}:PATH")
+    path = str(Path(path).expanduser())       # the shell leaves a ~ after "folder:" alone
     if kind == "folder":
         a, b = cyclegan_folders(path, "train")
         has_test = all((Path(path) / f"test{s}").is_dir() for s in "AB")
@@ -84,8 +85,9 @@ def make_trainer(track: str, config: CycleGANConfig, device: str = "auto", parts
 def train(track: str = "torch", *, dataset: str = "digits", data: CycleData | None = None,
           data_dir=None, out="runs/cyclegan", device: str = "auto", resume: bool = False,
           progress: bool = True, steps_per_epoch: int | None = None, parts: dict | None = None,
-          **overrides) -> dict:
-    """Train CycleGAN with `track` on `dataset`; `overrides` set CycleGANConfig fields."""
+          eval_images: int = 300, **overrides) -> dict:
+    """Train CycleGAN with `track` on `dataset`; `overrides` set CycleGANConfig fields; `eval_images`
+    held-out images per domain measure the cycle error and label preservation."""
     out = Path(out)
     data = data or load_dataset(dataset, data_dir, overrides.get("seed", 0))
     defaults = DIGITS_DEFAULTS if data.digits else IMAGE_DEFAULTS
@@ -126,7 +128,7 @@ def train(track: str = "torch", *, dataset: str = "digits", data: CycleData | No
     metrics = {"track": track, "dataset": dataset, "data": data.source, "config": config.to_dict(),
                "steps_per_epoch": steps, "params": t.param_counts(),
                "train_seconds": time.perf_counter() - started, "history": history}
-    metrics.update(evaluate(t, data, config, out, f"CycleGAN ({track})", history))
+    metrics.update(evaluate(t, data, config, out, f"CycleGAN ({track})", history, eval_images))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
 
@@ -181,8 +183,11 @@ def _to_unit(images: np.ndarray) -> np.ndarray:
 
 def train_from_args(args) -> int:
     """The CLI's entry: options of cyclegan/options.py."""
+    from ..arguments import apply_quick
     from ..devices import set_threads
 
+    images = {} if args.dataset == "digits" else {"image_size": 64}    # 256² would take minutes
+    apply_quick(args, epochs=1, decay_epochs=0, steps_per_epoch=2, eval_images=16, **images)
     set_threads(args.track, args.threads)
     out = args.out or f"runs/cyclegan-{args.track}"
     m = train(args.track, dataset=args.dataset, data_dir=args.data_dir, out=out, device=args.device,
@@ -191,7 +196,8 @@ def train_from_args(args) -> int:
               ngf=args.ngf, ndf=args.ndf, d_layers=args.d_layers, gan_mode=args.gan_mode, epochs=args.epochs,
               decay_epochs=args.decay_epochs, batch_size=args.batch_size,
               learning_rate=args.learning_rate, lambda_cycle=args.lambda_cycle,
-              lambda_identity=args.lambda_identity, pool_size=args.pool_size, seed=args.seed)
+              lambda_identity=args.lambda_identity, pool_size=args.pool_size, seed=args.seed,
+              eval_images=args.eval_images)
     if not m:
         return 0
     line = f"cyclegan/{args.track}: cycle error A {m['cycle_error_A']:.3f}, B {m['cycle_error_B']:.3f}"

@@ -125,6 +125,8 @@ RUN_AUTOGRADER = r"""#!/usr/bin/env bash
 # It always leaves results/results.json, with an explanation when grading failed.
 ROOT="${{{root_env}:-/autograder}}"
 PY="${{{python_env}:-$ROOT/venv/bin/python}}"
+ROOT="$(cd "$ROOT" && pwd)" || exit 0
+case "$PY" in /*) ;; */*) PY="$PWD/$PY" ;; esac      # relative paths, before the cd below
 mkdir -p "$ROOT/results"
 rm -f "$ROOT/results/results.json"
 chmod -R go-rwx "$ROOT/source" 2>/dev/null || true

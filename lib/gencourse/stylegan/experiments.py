@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data import load_mnist
+from ..arguments import apply_quick
 from ..devices import set_threads
 from . import run, sampling
 
@@ -74,6 +75,7 @@ def format_table(result: dict) -> str:
 
 
 def mixing_from_args(args) -> int:
+    apply_quick(args, steps=2, fid_samples=200)
     probs = args.probs
     set_threads(args.track, args.threads)
     steps = args.steps or (QUICK_STEPS if args.quick else DEFAULT_STEPS)

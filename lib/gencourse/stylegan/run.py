@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from .. import plots
 from ..data import load_mnist
+from ..arguments import apply_quick
 from ..devices import set_threads
 from ..runs import RunState
 from . import common, editing, sampling
@@ -199,6 +200,7 @@ def figures(trainer, history: list[dict], out: Path, title: str, seed: int, clf=
 
 
 def train_from_args(args) -> int:
+    apply_quick(args, epochs=1, steps_per_epoch=2, fid_samples=200)
     set_threads(args.track, args.threads)
     out = args.out or f"runs/stylegan-{args.track}"
     m = train(args.track, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,

@@ -38,8 +38,9 @@ def to_float(x: np.ndarray) -> np.ndarray:
 def train(model: str = "vae", track: str = "tf", *, epochs: int | None = None, latent_dim: int = 2,
           batch_size: int = 128, seed: int = 0, learning_rate: float = 1e-3, data=None,
           data_dir=None, out="runs/vae", device: str = "auto", resume: bool = False,
-          progress: bool = True) -> dict:
-    """Train `model` ("vae" or "cvae") with `track` ("tf" or "torch"); returns the metrics."""
+          progress: bool = True, train_size: int | None = None) -> dict:
+    """Train `model` ("vae" or "cvae") with `track` ("tf" or "torch"); returns the metrics.
+    `train_size`: the first N training digits only (the test digits stay whole)."""
     if model not in DEFAULT_EPOCHS:
         raise ValueError(f"model must be 'vae' or 'cvae', got {model!r}")
     epochs = DEFAULT_EPOCHS[model] if epochs is None else epochs
@@ -47,13 +48,14 @@ def train(model: str = "vae", track: str = "tf", *, epochs: int | None = None, l
         raise ValueError("epochs, batch size and latent size must be positive")
     out = Path(out)
     data = data if data is not None else load_mnist(data_dir)
-    x_train, x_test = to_float(data.x_train), to_float(data.x_test)
-    y_train, y_test = data.y_train, data.y_test
+    x_train, x_test = to_float(data.x_train[:train_size]), to_float(data.x_test)
+    y_train, y_test = data.y_train[:train_size], data.y_test
 
     config = VAEConfig(latent_dim=latent_dim, conditional=model == "cvae",
                        learning_rate=learning_rate, seed=seed)
     t = make_trainer(track, config, device)
-    run = RunState(out, {**config.to_dict(), "model": model, "batch_size": batch_size, "data": data.source})
+    run = RunState(out, {**config.to_dict(), "model": model, "batch_size": batch_size, "data": data.source,
+                         "train_size": len(x_train)})
     history, snapshots, start = [], {}, 1
     state = run.resume(t) if resume else None
     if state is not None:

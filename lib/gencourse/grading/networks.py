@@ -1,0 +1,317 @@
+"""Networks judged by what they compute: the student's network run with the trusted network's weights.
+
+Structure alone (shapes, parameter counts, the receptive field) cannot see an
+activation or a normalization that changes no weight. So the grader builds its
+trusted network, the worker loads the trusted weights into the student's
+network, and both run the same seeded input; the grader compares every layer's
+output and names the first that differs, and how it differs.
+
+Weights are matched by the order in which the layers holding them *run* on the
+input (`trace`), not by the order the code declares them, so a network written
+in another style (another declaration order, nn.Sequential or not, activations
+as modules or as functions) loads the same. `trace` works on PyTorch modules
+(forward hooks on every leaf module and every module holding weights) and on
+Keras functional and Sequential models (every layer's output); a subclassed
+Keras model is traced by its weights only, its final output compared.
+
+Both sides use this module: the probe (`probe_network`, in the worker) and the
+judge (`trusted_network`, `judge_network`, in the grader's process).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .judging import Mistake
+
+MAX_DIMS = 6
+
+
+@dataclass
+class Trace:
+    """One run of a network: its weight groups in run order, and the outputs of its layers in run order."""
+
+    groups: list            # [(layer name, [weight tensors])]
+    outputs: list           # [(layer name, np.ndarray)]
+    final: np.ndarray
+    flow: list = None       # every value seen in run order: each layer's input, then its output
+    weighted: list = None   # the first output of each weight group's layer, in `groups` order
+
+
+def _numpy(t) -> np.ndarray:
+    if hasattr(t, "detach"):
+        return t.detach().cpu().numpy()
+    return np.asarray(t)
+
+
+def _is_torch(net) -> bool:
+    return hasattr(net, "named_modules") and hasattr(net, "register_forward_hook")
+
+
+def _trace_torch(net, x) -> Trace:
+    import torch
+
+    seen, outputs, flow, weighted, hooks = {}, [], [], [], []
+    for name, module in net.named_modules():
+        own = list(module.parameters(recurse=False)) + list(module.buffers(recurse=False))
+        if module is net and not own:
+            continue
+        if own or not list(module.children()):
+            def hook(mod, args, out, name=name or type(net).__name__, own=own):
+                if name not in seen:
+                    seen[name] = own
+                    if own and isinstance(out, torch.Tensor):
+                        weighted.append(_numpy(out).astype(np.float64))
+                if args and isinstance(args[0], torch.Tensor):     # what a function between layers made
+                    flow.append(_numpy(args[0]).astype(np.float64))
+                if isinstance(out, torch.Tensor):
+                    outputs.append((name, _numpy(out).astype(np.float64)))
+                    flow.append(outputs[-1][1])
+            hooks.append(module.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            final = net(torch.as_tensor(np.asarray(x, np.float32)))
+    finally:
+        for h in hooks:
+            h.remove()
+    if isinstance(final, (tuple, list)):
+        final = final[0]
+    return Trace([(n, w) for n, w in seen.items() if w], outputs, _numpy(final).astype(np.float64), flow,
+                 weighted)
+
+
+def _trace_keras(net, x) -> Trace:
+    import keras
+
+    x = np.asarray(x, np.float32)
+    layers = [layer for layer in getattr(net, "layers", []) if not isinstance(layer, keras.layers.InputLayer)]
+    groups = [(layer.name, list(layer.weights)) for layer in layers if layer.weights]
+    outputs = []
+    try:
+        probe = keras.Model(net.inputs, [layer.output for layer in layers])
+        values = probe(x, training=False)
+        outputs = [(layer.name, np.asarray(v, np.float64)) for layer, v in zip(layers, values)]
+    except (AttributeError, ValueError, TypeError):
+        pass                                   # a subclassed model: no layer outputs, the weights still load
+    if not groups:
+        groups = [(getattr(v, "path", f"weight{i}"), [v]) for i, v in enumerate(net.weights)]
+    final = net(x, training=False)
+    if isinstance(final, (tuple, list)):
+        final = final[0]
+    weighted = [a for layer, (_, a) in zip(layers, outputs) if layer.weights] if outputs else []
+    return Trace(groups, outputs, np.asarray(final, np.float64), [a for _, a in outputs], weighted)
+
+
+def trace(net, x) -> Trace:
+    """Run `net` once on the float32 array x (in its framework's layout), in inference mode."""
+    if _is_torch(net):
+        net.eval()
+        return _trace_torch(net, x)
+    return _trace_keras(net, x)
+
+
+def shapes_table(groups) -> np.ndarray:
+    """[n weights, 2 + MAX_DIMS] ints: group index, ndim, dims (zero-padded): a structure that travels."""
+    rows = []
+    for g, (_, weights) in enumerate(groups):
+        for w in weights:
+            dims = [int(d) for d in w.shape]
+            rows.append([g, len(dims), *dims, *[0] * (MAX_DIMS - len(dims))])
+    return np.array(rows, np.int64).reshape(-1, 2 + MAX_DIMS)
+
+
+def _assign(weights, arrays) -> None:
+    from ..weights import assign
+
+    assign(weights, arrays)
+
+
+def pack(arrays) -> tuple[np.ndarray, np.ndarray]:
+    """A list of arrays as (flat float32, shapes table) for the wire."""
+    flat = np.concatenate([np.asarray(a, np.float32).ravel() for a in arrays]) if arrays else np.zeros(0, np.float32)
+    table = np.array([[a.ndim, *a.shape, *[0] * (MAX_DIMS - a.ndim)] for a in map(np.asarray, arrays)],
+                     np.int64).reshape(-1, 1 + MAX_DIMS)
+    return flat, table
+
+
+def unpack(flat, table) -> list[np.ndarray]:
+    flat, out, pos = np.asarray(flat).ravel(), [], 0
+    for row in np.asarray(table, np.int64):
+        shape = tuple(int(d) for d in row[1:1 + int(row[0])])
+        n = int(np.prod(shape))
+        out.append(flat[pos:pos + n].reshape(shape))
+        pos += n
+    return out
+
+
+# --------------------------------------------------------------------------- the worker's side
+
+def probe_network(net, x, weights_flat, weights_table) -> dict:
+    """In the worker: the student's `net` on x before and after loading the trusted weights in run order.
+
+    Returns its weight structure, and when it matches the trusted one, every layer's output and
+    the final output with the trusted weights loaded (packed: a reply holds at most 64 arrays).
+    """
+    first = trace(net, x)
+    out = {"structure": shapes_table(first.groups)}
+    trusted = unpack(weights_flat, weights_table)
+    mine = [w for _, ws in first.groups for w in ws]
+    if [tuple(w.shape) for w in mine] != [a.shape for a in trusted]:
+        return out
+    _assign(mine, trusted)
+    loaded = trace(net, x)
+    flat, table = pack(loaded.flow)
+    wflat, wtable = pack(loaded.weighted)
+    out.update(outputs=flat, outputs_table=table, weighted=wflat, weighted_table=wtable, final=loaded.final)
+    return out
+
+
+# --------------------------------------------------------------------------- the grader's side
+
+@dataclass
+class Reference:
+    """The trusted network's run on the check's input: what the student's is compared with."""
+
+    names: list             # names of its weighted layers, in run order
+    structure: np.ndarray   # shapes_table
+    weights: list           # the weight arrays, in run order
+    outputs: list           # [(layer name, array)]
+    final: np.ndarray
+    weighted: list          # each weighted layer's output, in run order
+
+
+def trusted_network(net, x) -> Reference:
+    """Run the grader's own network on x (its weights as built, seeded by the caller)."""
+    t = trace(net, x)
+    return Reference([n for n, _ in t.groups], shapes_table(t.groups),
+                     [_numpy(w) for _, ws in t.groups for w in ws], t.outputs, t.final, t.weighted)
+
+
+def call_inputs(ref: Reference, x) -> dict:
+    flat, table = pack(ref.weights)
+    return {"x": np.asarray(x, np.float32), "weights_flat": flat, "weights_table": table}
+
+
+def _fmt_shape(row) -> str:
+    return "[" + ", ".join(str(int(d)) for d in row[2:2 + int(row[1])]) + "]"
+
+
+def _structure_mistake(ref: Reference, got: np.ndarray) -> str:
+    """Which layer's weights differ from the reference's, and how, in run order."""
+    def by_group(table):
+        groups = {}
+        for row in table:
+            groups.setdefault(int(row[0]), []).append(_fmt_shape(row))
+        return [groups[k] for k in sorted(groups)]
+
+    want, have = by_group(ref.structure), by_group(got)
+    for i, (w, h) in enumerate(zip(want, have)):
+        if w == h:
+            continue
+        name = ref.names[i]
+        if len(h) == len(w) - 1 and h == w[:len(h)]:
+            return (f"layer {i + 1} with weights (the reference's {name}) holds {', '.join(h)}; the reference's "
+                    f"also has a bias {w[-1]}: a layer without its bias?")
+        if len(h) == 2 and h[0] == h[1] and h[0].count(",") == 0 and have[i + 1:] == want[i:]:
+            return (f"layer {i + 1} with weights, after the reference's {ref.names[i - 1] if i else 'input'}, holds "
+                    f"a learned scale and offset of {h[0]} per channel that the reference does not have "
+                    "(a normalization with affine parameters?)")
+        return (f"layer {i + 1} with weights (the reference's {name}) holds {', '.join(h)}; the reference's "
+                f"holds {', '.join(w)}")
+    if len(have) < len(want):
+        return (f"your network has {len(have)} layers with weights, the reference {len(want)}: the first one "
+                f"missing is the reference's {ref.names[len(have)]} ({', '.join(want[len(have)])})")
+    return f"your network has {len(have)} layers with weights, the reference {len(want)} (one more: {', '.join(have[len(want)])})"
+
+
+def _close(a, b, rtol=1e-3, atol=1e-4) -> bool:
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol * max(1.0, float(np.abs(b).max(initial=0)))))
+
+
+def describe_difference(want: np.ndarray, got: np.ndarray, channel_axis: int) -> tuple[bool, str]:
+    """(named, text): what distinguishes `got` from `want` (one layer's output); `named` when a known
+    pattern explains the whole difference, otherwise a description of what is seen."""
+    if want.shape != got.shape:
+        return True, f"its output has shape {list(got.shape)}, the reference's {list(want.shape)}"
+    neg, pos = want < -1e-6, want > 1e-6
+    if neg.any() and _close(got[pos], want[pos]) and np.all(np.abs(got[neg]) <= 1e-6):
+        return True, ("it is right where the reference is positive and zero where the reference is negative: "
+                      "a ReLU where the reference has another activation, or none?")
+    if not neg.any() and (got < -1e-6).any() and _close(np.maximum(got, 0), want):
+        return True, ("it keeps negative values where the reference's output is zero: a ReLU (or the "
+                      "reference's activation) missing, or another activation in its place?")
+    if neg.any() and _close(got[pos], want[pos]):
+        ratio = got[neg] / want[neg]
+        if np.allclose(ratio, ratio.mean(), rtol=1e-3) and abs(ratio.mean() - 1) > 1e-2:
+            return True, (f"it is right where the reference is positive; its negative values are {ratio.mean():.3g} "
+                          "times the reference's: another negative slope (a missing LeakyReLU, or another one?)")
+    axes = tuple(i for i in range(got.ndim) if i not in (0, channel_axis % got.ndim))
+    if axes and got.size >= 8 * got.shape[0] * got.shape[channel_axis]:
+        g_mean, g_std = got.mean(axis=axes), got.std(axis=axes)
+        w_mean, w_std = want.mean(axis=axes), want.std(axis=axes)
+        g_norm = np.allclose(g_mean, 0, atol=1e-3) and np.allclose(g_std, 1, atol=2e-2)
+        w_norm = np.allclose(w_mean, 0, atol=1e-3) and np.allclose(w_std, 1, atol=2e-2)
+        if g_norm and not w_norm:
+            return True, ("each example's channels have mean 0 and standard deviation 1 there and the "
+                          "reference's do not: a normalization where the reference has none?")
+        if w_norm and not g_norm:
+            return True, "the reference normalizes each example's channels there (mean 0, std 1) and yours does not"
+    for name, f in (("tanh", np.tanh), ("sigmoid", lambda v: 1 / (1 + np.exp(-v)))):
+        if _close(got, f(want)):
+            return True, f"it is the {name} of the reference's output: a {name} the reference does not have there?"
+        if _close(f(got), want):
+            return True, f"the reference applies a {name} there and yours does not"
+    ratio = float(np.sum(got * want) / max(np.sum(want * want), 1e-12))
+    if abs(ratio - 1) > 1e-3 and _close(got, ratio * want):
+        return True, f"it is the reference's output times {ratio:.4g}"
+    diff = np.abs(got - want)
+    worst = np.unravel_index(np.argmax(diff), diff.shape)
+    return False, (f"it differs by up to {diff.max():.3g} (at index {list(map(int, worst))}: yours "
+                   f"{got[worst]:.4g}, the reference's {want[worst]:.4g})")
+
+
+def judge_network(ref: Reference, reply_arrays: dict, *, channel_axis: int = 1, what: str = "network") -> str:
+    """Mistake naming the first layer whose output differs from the trusted network's; a line when all agree.
+
+    `channel_axis`: 1 for PyTorch (NCHW), -1 for Keras (NHWC).
+    """
+    structure = np.asarray(reply_arrays.get("structure", np.zeros((0, 2 + MAX_DIMS))), np.int64)
+    if structure.shape != ref.structure.shape or not np.array_equal(structure, ref.structure):
+        raise Mistake(f"the trusted {what}'s weights do not fit yours: {_structure_mistake(ref, structure)}")
+    final = np.asarray(reply_arrays["final"], np.float64)
+    outputs = unpack(reply_arrays["outputs"], reply_arrays["outputs_table"]) if "outputs" in reply_arrays else []
+    if _close(final, ref.final):
+        return f"with the reference's weights, your {what} computes what the reference does"
+    # The first reference layer whose output none of the values flowing through the student's network
+    # reproduces (layer inputs included: an activation written as a function shows only there).
+    weighted = unpack(reply_arrays["weighted"], reply_arrays["weighted_table"]) if "weighted" in reply_arrays else []
+
+    def same(a, b):
+        return a.size == b.size and _close(a.reshape(b.shape), b)
+
+    used = 0
+    for name, want in ref.outputs:
+        match = next((j for j in range(used, len(outputs)) if same(outputs[j], want)), None)
+        if match is not None:
+            used = match + 1
+            continue
+        where = f"your {what} first departs from it at the reference's layer {name!r}"
+        if name in ref.names and ref.names.index(name) < len(weighted):
+            k = ref.names.index(name)
+            mine = weighted[k]
+            if mine.shape != want.shape:
+                raise Mistake(f"with the reference's weights loaded, {where} (layer {k + 1} with weights): yours "
+                              f"gives {list(mine.shape)}, the reference's {list(want.shape)} from the same input: "
+                              "another stride, padding or dilation?")
+        candidates = [o.reshape(want.shape) for o in outputs[used:used + 6] if o.size == want.size]
+        if not candidates:
+            raise Mistake(f"with the reference's weights loaded, {where}: its output (shape {list(want.shape)}) "
+                          "appears nowhere in yours; the values take another way there (an operation written "
+                          "as a function, or a layer too many or too few?)")
+        found = [describe_difference(want, c, channel_axis) for c in candidates]
+        how = next((text for named, text in found if named), found[0][1])
+        raise Mistake(f"with the reference's weights loaded, {where}: {how}")
+    _, how = describe_difference(ref.final, final, channel_axis)
+    raise Mistake(f"with the reference's weights loaded, every layer agrees but the output differs: {how}")

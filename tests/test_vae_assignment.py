@@ -22,7 +22,7 @@ import pytest
 from gencourse.grading import REGISTRY, register
 from gencourse.grading import get_assignment
 from gencourse.grading.grade import grade_notebook
-from gencourse.grading.hidden import collect_checks
+from gencourse.grading.checklist import collect_checks
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions"

@@ -26,7 +26,7 @@ from pathlib import Path
 from .contract import Assignment, Check, CheckResult, Report
 from .grade import grade_notebook, student_id
 from .grades_csv import append_csv, grade_row
-from .hidden import collect_checks
+from .checklist import collect_checks
 from .registry import defining_modules, get_assignment
 from .report import GRADES_NAME, REPORT_NAME, read_report, report_from_dict, report_to_dict, write_outputs
 from .sandbox import Limits, protect, reap_job, scratch_base

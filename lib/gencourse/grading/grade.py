@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .contract import Assignment, Call, Check, CheckResult, Reply, Report
-from .hidden import collect_checks
+from .checklist import collect_checks
 from .judging import judge
 from .notebook import Notebook, graded_sources, read_notebook
 from .paths import find_source_notebook, private_folders

@@ -67,7 +67,7 @@ def run_hidden(assignment_key: str, part: str, namespace: dict, hidden_dir=None)
     the project's, or a parent of the working directory's); without them the
     test fails, since the hidden points cannot be given.
     """
-    from .hidden import hidden_file, load_hidden_checks
+    from .checklist import hidden_file, load_hidden_checks
     from .paths import default_hidden_dir
 
     assignment = get_assignment(assignment_key)

@@ -142,6 +142,34 @@ exit 0
 """
 
 
+def container_lines(autograder_dir: Path, keys) -> list[str]:
+    """What each track needs of Gradescope's container, as measured (autograder/container.json)."""
+    from .container import need_mb, read_needs
+
+    needs, lines = read_needs(autograder_dir), []
+    for key in keys:
+        e = needs.get(key)
+        if e is None:
+            lines.append(f"{key}: no measured need (run python benchmarks/container.py --write)")
+        else:
+            lines.append(f"{key}: needs {need_mb(e)} MB (peak {e['peak_mb']:.0f} MB, {e['seconds']:.0f} s of grading "
+                         f"with {e['cpus']:g} CPU, measured {e.get('measured', '?')})")
+    return lines
+
+
+def check_container(autograder_dir: Path, notebooks: dict, memory_mb: int) -> None:
+    """AutograderBuildError when a track needs more memory than the container will have."""
+    from .container import need_mb, read_needs
+
+    needs = read_needs(autograder_dir)
+    for key in notebooks:
+        if key in needs and need_mb(needs[key]) > memory_mb:
+            raise AutograderBuildError(
+                f"{key} needs {need_mb(needs[key])} MB (its grading peaked at {needs[key]['peak_mb']:.0f} MB), more "
+                f"than a container of {memory_mb} MB: choose a larger container in Gradescope's autograder settings "
+                "and pass it as --memory-mb")
+
+
 def _zip_add(zf: zipfile.ZipFile, arcname: str, data: bytes, mode: int) -> None:
     info = zipfile.ZipInfo(arcname, date_time=(2020, 1, 1, 0, 0, 0))
     info.compress_type = zipfile.ZIP_DEFLATED
@@ -153,7 +181,7 @@ def build_autograder_zip(assignment: str, out: str | os.PathLike | None = None, 
                          wheel: str | os.PathLike | None = None, source: str | os.PathLike | None = None,
                          tracks: list[str] | None = None, hidden_dir: str | os.PathLike | None = None,
                          solutions: str | os.PathLike | None = None,
-                         hidden_visibility: str = "after_published") -> Path:
+                         hidden_visibility: str = "after_published", memory_mb: int | None = None) -> Path:
     """Write the Gradescope autograder zip of `assignment`; returns its path.
 
     `wheel`: a built gencourse wheel (or sdist) to ship; by default one is built
@@ -189,6 +217,8 @@ def build_autograder_zip(assignment: str, out: str | os.PathLike | None = None, 
     extras = sorted({EXTRAS.get(t, t) for t in track_names})
 
     hidden_files = hidden_files_of(assignment, hidden, notebooks)
+    if memory_mb is not None:
+        check_container(source / "autograder", notebooks, memory_mb)
 
     with tempfile.TemporaryDirectory(prefix="gencourse-zip-") as tmp:
         if wheel is None:
@@ -345,6 +375,9 @@ def add_gradescope_command(subparsers) -> None:
     p.add_argument("--tracks", help="comma-separated tracks to accept, e.g. tf,torch (default: every solution notebook)")
     p.add_argument("--wheel", help="ship this gencourse wheel or sdist instead of building one from this repository")
     p.add_argument("--source", help="repository to build the wheel from and take solutions/ and autograder/hidden/ from")
+    p.add_argument("--memory-mb", type=int, default=768,
+                   help="the container's memory in Gradescope's settings (default 768, Gradescope's default); "
+                        "refused when a track needs more (autograder/container.json)")
     p.add_argument("--hidden-visibility", choices=["after_published", "hidden", "after_due_date", "visible"],
                    default="after_published",
                    help="when students see the hidden checks' results (Gradescope's visibility; default after_published)")
@@ -354,7 +387,7 @@ def add_gradescope_command(subparsers) -> None:
 def run_gradescope_command(args) -> int:
     out = build_autograder_zip(args.assignment, args.out, wheel=args.wheel, source=args.source,
                                tracks=args.tracks.split(",") if args.tracks else None,
-                               hidden_visibility=args.hidden_visibility)
+                               hidden_visibility=args.hidden_visibility, memory_mb=args.memory_mb)
     with zipfile.ZipFile(out) as zf:
         names = zf.namelist()
     hidden = [n for n in names if n.startswith("hidden/")]
@@ -362,6 +395,12 @@ def run_gradescope_command(args) -> int:
           "upload it as the assignment's autograder on Gradescope (Configure Autograder > Zip file upload)")
     print(f"tracks: {', '.join(n.split('/')[-1] for n in names if n.startswith('solutions/'))}; "
           f"hidden checks: {', '.join(hidden) if hidden else 'none found (visible checks only)'}")
+    with zipfile.ZipFile(out) as zf:
+        keys = json.loads(zf.read(CONFIG_NAME))["notebooks"]
+    source = Path(args.source) if args.source else project_root()
+    print(f"container ({args.memory_mb} MB chosen; Gradescope's default is 768 MB and half a CPU):")
+    for line in container_lines(source / "autograder", keys):
+        print(f"  {line}")
     return 0
 
 

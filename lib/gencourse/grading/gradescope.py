@@ -35,6 +35,7 @@ import traceback
 import zipfile
 from pathlib import Path
 
+from .notebook import Notebook, _load
 from .paths import project_root
 from .results_json import VISIBILITIES, error_results, write_json, write_results_json
 
@@ -297,8 +298,9 @@ def find_submission(submission: Path, notebooks: dict[str, str]) -> tuple[Path, 
     # renamed notebook: tell the tracks apart by what the code imports
     for p in found:
         try:
-            cells = json.loads(p.read_text(encoding="utf-8")).get("cells", [])
-        except (OSError, ValueError):
+            data = _load(p, p.name, Notebook(path=str(p)))
+            cells = data.get("cells", []) if isinstance(data, dict) else []
+        except (OSError, ValueError, IndexError, RecursionError):
             continue
         code = "\n".join("".join(c.get("source", "")) for c in cells if c.get("cell_type") == "code")
         for key in notebooks:

@@ -129,3 +129,37 @@ def test_keras_functional_models_are_traced_layer_by_layer():
     bad = probe_network(build(True, seed=3), inputs["x"], inputs["weights_flat"], inputs["weights_table"])
     with pytest.raises(Mistake, match="keeps negative values"):
         judge_network(ref, bad, channel_axis=-1)
+
+
+def test_keras_subclassed_layers_are_traced_in_run_order():
+    """The package's own Keras MappingNetwork (a subclassed layer) against a student's written in another
+    declaration order, and one without the pixel norm."""
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import keras
+    from keras import ops
+
+    from gencourse.stylegan.tf_models import EqualizedDense, MappingNetwork
+
+    class Student(keras.layers.Layer):
+        def __init__(self, norm=True):
+            super().__init__()
+            self.last = EqualizedDense(8, 8, lr_mul=0.01)            # declared first, runs last
+            self.first = EqualizedDense(8, 8, lr_mul=0.01)
+            self.norm = norm
+
+        def call(self, z):
+            if self.norm:
+                z = z * ops.rsqrt(ops.mean(ops.square(z), axis=-1, keepdims=True) + 1e-8)
+            return ops.leaky_relu(self.last(ops.leaky_relu(self.first(z), 0.2)), 0.2)
+
+    keras.utils.set_random_seed(0)
+    x = (3 * np.random.default_rng(2).normal(size=(5, 8))).astype(np.float32)
+    ref = trusted_network(MappingNetwork(8, 8, 2), x)
+    inputs = call_inputs(ref, x)
+    ok = probe_network(Student(), inputs["x"], inputs["weights_flat"], inputs["weights_table"])
+    assert "computes what the reference does" in judge_network(ref, ok, channel_axis=-1)
+    bad = probe_network(Student(norm=False), inputs["x"], inputs["weights_flat"], inputs["weights_table"])
+    with pytest.raises(Mistake, match="first departs from it at the reference's layer 'pixel_norm"):
+        judge_network(ref, bad, channel_axis=-1)

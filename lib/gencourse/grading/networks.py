@@ -11,8 +11,8 @@ input (`trace`), not by the order the code declares them, so a network written
 in another style (another declaration order, nn.Sequential or not, activations
 as modules or as functions) loads the same. `trace` works on PyTorch modules
 (forward hooks on every leaf module and every module holding weights) and on
-Keras functional and Sequential models (every layer's output); a subclassed
-Keras model is traced by its weights only, its final output compared.
+Keras layers and models, functional or subclassed (each such layer's `call`
+wrapped for the run).
 
 Both sides use this module: the probe (`probe_network`, in the worker) and the
 judge (`trusted_network`, `judge_network`, in the grader's process).
@@ -83,25 +83,52 @@ def _trace_torch(net, x) -> Trace:
 
 
 def _trace_keras(net, x) -> Trace:
-    import keras
-
+    """Keras: every leaf layer's (and every layer with weights of its own) `call` wrapped for one run,
+    functional and subclassed models alike (Layer.__call__ looks `call` up on the instance)."""
     x = np.asarray(x, np.float32)
-    layers = [layer for layer in getattr(net, "layers", []) if not isinstance(layer, keras.layers.InputLayer)]
-    groups = [(layer.name, list(layer.weights)) for layer in layers if layer.weights]
-    outputs = []
+    layers = [layer for layer in net._flatten_layers(include_self=True, recursive=True)
+              if type(layer).__name__ != "InputLayer"]
+    seen, outputs, flow, weighted = {}, [], [], []
+
+    def own(layer):
+        inner = {id(v) for sub in layer._flatten_layers(include_self=False, recursive=True) for v in sub.weights}
+        return [v for v in layer.weights if id(v) not in inner]
+
+    def wrap(layer, mine):
+        call = layer.call
+
+        def recorded(*args, **kwargs):
+            out = call(*args, **kwargs)
+            if args and hasattr(args[0], "shape") and not isinstance(args[0], (list, tuple)):
+                flow.append(np.asarray(args[0], np.float64))
+            if hasattr(out, "shape") and not isinstance(out, (list, tuple)):
+                value = np.asarray(out, np.float64)
+                outputs.append((layer.name, value))
+                flow.append(value)
+                if layer.name not in seen:
+                    seen[layer.name] = mine
+                    if mine:
+                        weighted.append(value)
+            elif layer.name not in seen:
+                seen[layer.name] = mine
+            return out
+        layer.call = recorded
+
+    wrapped = []
+    for layer in layers:
+        mine = own(layer)
+        leaf = not layer._flatten_layers(include_self=False, recursive=False)
+        if (leaf or mine) and (layer is not net or mine):
+            wrap(layer, mine)
+            wrapped.append(layer)
     try:
-        probe = keras.Model(net.inputs, [layer.output for layer in layers])
-        values = probe(x, training=False)
-        outputs = [(layer.name, np.asarray(v, np.float64)) for layer, v in zip(layers, values)]
-    except (AttributeError, ValueError, TypeError):
-        pass                                   # a subclassed model: no layer outputs, the weights still load
-    if not groups:
-        groups = [(getattr(v, "path", f"weight{i}"), [v]) for i, v in enumerate(net.weights)]
-    final = net(x, training=False)
+        final = net(x, training=False)
+    finally:
+        for layer in wrapped:
+            del layer.call
     if isinstance(final, (tuple, list)):
         final = final[0]
-    weighted = [a for layer, (_, a) in zip(layers, outputs) if layer.weights] if outputs else []
-    return Trace(groups, outputs, np.asarray(final, np.float64), [a for _, a in outputs], weighted)
+    return Trace([(n, w) for n, w in seen.items() if w], outputs, np.asarray(final, np.float64), flow, weighted)
 
 
 def trace(net, x) -> Trace:

@@ -78,7 +78,7 @@ def reference():
 def judged(reference, student):
     ref, x = reference
     inputs = call_inputs(ref, x)
-    reply = probe_network(student, inputs["x"], inputs["weights_flat"], inputs["weights_table"])
+    reply = probe_network(student, **inputs)
     return judge_network(ref, reply, channel_axis=1, what="encoder")
 
 
@@ -99,6 +99,24 @@ def test_what_structure_cannot_see_is_named(reference, change, hint):
     with pytest.raises(Mistake, match="first departs|every layer agrees") as e:
         judged(reference, variant(**change))
     assert hint in str(e.value), str(e.value)
+
+
+def test_a_bias_declared_before_its_weight_loads_the_same(reference):
+    class BiasFirst(nn.Module):
+        def __init__(self, i, o, stride):
+            super().__init__()
+            self.bias = nn.Parameter(torch.zeros(o))
+            self.weight = nn.Parameter(torch.randn(o, i, 3, 3))
+            self.stride = stride
+
+        def forward(self, x):
+            return F.conv2d(x, self.weight, self.bias, self.stride, 1)
+
+    class Student(Reference):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.c2 = BiasFirst(1, 8, 2), BiasFirst(8, 16, 2)
+    assert "computes what the reference does" in judged(reference, Student())
 
 
 def test_weights_that_do_not_fit_name_the_layer(reference):

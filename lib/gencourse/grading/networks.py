@@ -175,16 +175,33 @@ def unpack(flat, table) -> list[np.ndarray]:
 
 # --------------------------------------------------------------------------- the worker's side
 
-def probe_network(net, x, weights_flat, weights_table) -> dict:
+def _aligned(groups, structure) -> list:
+    """The student's weight groups, each group's tensors reordered to the reference's order of shapes where
+    that order differs but the shapes are the same and unique (a bias declared before its weight)."""
+    want: dict = {}
+    for row in np.asarray(structure, np.int64):
+        want.setdefault(int(row[0]), []).append(tuple(int(d) for d in row[2:2 + int(row[1])]))
+    out = []
+    for g, (name, weights) in enumerate(groups):
+        shapes = [tuple(w.shape) for w in weights]
+        target = want.get(g)
+        if target and shapes != target and sorted(shapes) == sorted(target) and len(set(shapes)) == len(shapes):
+            weights = [weights[shapes.index(s)] for s in target]
+        out.append((name, weights))
+    return out
+
+
+def probe_network(net, x, weights_flat, weights_table, structure=None) -> dict:
     """In the worker: the student's `net` on x before and after loading the trusted weights in run order.
 
     Returns its weight structure, and when it matches the trusted one, every layer's output and
     the final output with the trusted weights loaded (packed: a reply holds at most 64 arrays).
     """
     first = trace(net, x)
-    out = {"structure": shapes_table(first.groups)}
+    groups = first.groups if structure is None else _aligned(first.groups, structure)
+    out = {"structure": shapes_table(groups)}
     trusted = unpack(weights_flat, weights_table)
-    mine = [w for _, ws in first.groups for w in ws]
+    mine = [w for _, ws in groups for w in ws]
     if [tuple(w.shape) for w in mine] != [a.shape for a in trusted]:
         return out
     _assign(mine, trusted)
@@ -217,8 +234,10 @@ def trusted_network(net, x) -> Reference:
 
 
 def call_inputs(ref: Reference, x) -> dict:
+    """The inputs of a probe that calls probe_network(net, x, weights_flat, weights_table, structure)."""
     flat, table = pack(ref.weights)
-    return {"x": np.asarray(x, np.float32), "weights_flat": flat, "weights_table": table}
+    return {"x": np.asarray(x, np.float32), "weights_flat": flat, "weights_table": table,
+            "structure": ref.structure}
 
 
 def _fmt_shape(row) -> str:

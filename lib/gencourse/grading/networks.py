@@ -206,7 +206,7 @@ def probe_network(net, x, weights_flat, weights_table, structure=None) -> dict:
         return out
     _assign(mine, trusted)
     loaded = trace(net, x)
-    flat, table = pack(loaded.flow)
+    flat, table = pack(loaded.flow + [loaded.final])
     wflat, wtable = pack(loaded.weighted)
     out.update(outputs=flat, outputs_table=table, weighted=wflat, weighted_table=wtable, final=loaded.final)
     return out
@@ -231,6 +231,15 @@ def trusted_network(net, x) -> Reference:
     t = trace(net, x)
     return Reference([n for n, _ in t.groups], shapes_table(t.groups),
                      [_numpy(w) for _, ws in t.groups for w in ws], t.outputs, t.final, t.weighted)
+
+
+def reference_from_arrays(groups, outputs, final) -> Reference:
+    """A Reference computed without a framework (a numpy oracle of the network): `groups` [(layer name,
+    [weight arrays in the framework's layout])], `outputs` [(name, array)] in run order, the final output."""
+    weighted = [dict(outputs).get(name) for name, _ in groups]
+    return Reference([n for n, _ in groups], shapes_table(groups), [np.asarray(w) for _, ws in groups for w in ws],
+                     [(n, np.asarray(a, np.float64)) for n, a in outputs], np.asarray(final, np.float64),
+                     [np.asarray(a, np.float64) for a in weighted if a is not None])
 
 
 def call_inputs(ref: Reference, x) -> dict:

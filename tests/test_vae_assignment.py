@@ -97,7 +97,7 @@ RANGES = {k: checks_named("latent_ranges", w) for k, w in
 GRID = checks_named("manifold", "grid of codes") + checks_named("manifold", "Manifold grid")
 IMAGE = checks_named("manifold", "image")
 COND = checks_named("condition", "")
-VAE_TRAINING, CVAE_TRAINING = checks_named("training", "VAE with"), checks_named("training", "CVAE")
+VAE_TRAINING, CVAE_TRAINING = checks_named("training", "a VAE with"), checks_named("training", "a CVAE with")
 
 
 def hints(names, hint) -> dict:

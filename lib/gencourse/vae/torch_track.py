@@ -72,7 +72,7 @@ class FixedNoise(nn.Module):
 
     def __init__(self, eps):
         super().__init__()
-        self.register_buffer("eps", torch.as_tensor(np.asarray(eps, np.float32)), persistent=False)
+        self.eps = torch.as_tensor(np.asarray(eps, np.float32))   # no buffer: no weight of the network
 
     def forward(self, z_mean: torch.Tensor, z_log_var: torch.Tensor) -> torch.Tensor:
         return z_mean + torch.exp(0.5 * z_log_var) * self.eps

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...grading import Case, Mistake, close, get, ok_reply, show
+from ...grading import Case, Mistake, close, get, ok_reply, show, unflatten
 from ...reference import vae as ref
-from .network_checks import trusted_net
+from .network_checks import trusted_net, trusted_weights, weight_shapes
 
 
 # --------------------------------------------------------------------- latent ranges
@@ -118,17 +118,8 @@ def judge_grid(inputs, replies, key):
 
 def decode(track: str, decoder_flat, codes) -> np.ndarray:
     """The grader's decoder with the case's weights, on `codes`: [N, 28, 28]."""
-    from ...weights import assign
-    from .step_checks import _track
-
-    decoder = trusted_net(track, "decoder", 2, 0, None, 0)
-    tensors = _track(track).weight_tensors(decoder)
-    flat, pos, arrays = np.asarray(decoder_flat, np.float32), 0, []
-    for t in tensors:
-        size = int(np.prod(tuple(t.shape)))
-        arrays.append(flat[pos:pos + size].reshape(tuple(t.shape)))
-        pos += size
-    assign(tensors, arrays)
+    shapes = weight_shapes(track, "decoder", 2)
+    decoder = trusted_net(track, "decoder", 2, 0, None, unflatten(decoder_flat, shapes, "the decoder"))
     if track == "tf":
         return np.asarray(decoder(np.asarray(codes, np.float32)), np.float64)[..., 0]
     import torch
@@ -138,13 +129,11 @@ def decode(track: str, decoder_flat, codes) -> np.ndarray:
 
 
 def manifold_case(track: str, seed: int, n: int, method: str = "linear") -> Case:
-    from ...weights import to_flat
-    from .step_checks import _track
-
-    decoder = trusted_net(track, "decoder", 2, 0, None, seed)
+    weights = trusted_weights(track, "decoder", 2, 0, seed)
     codes = ref.latent_grid(n, (-2.0, -1.5), (2.5, 2.0), method)
     return Case(f"the grid of n={n} ({method}) decoded by a decoder of seed {seed}",
-                {"codes": codes, "n": np.array(n), "decoder_flat": to_flat(_track(track).weight_tensors(decoder))})
+                {"codes": codes, "n": np.array(n),
+                 "decoder_flat": np.concatenate([w.ravel() for w in weights]).astype(np.float32)})
 
 
 def judge_manifold(track: str):

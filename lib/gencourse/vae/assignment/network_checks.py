@@ -1,7 +1,7 @@
 """Judges of the student's encoder and decoder (grader side): shapes, parameter counts, and what they compute.
 
-The grader builds its own network of the report (`trusted_net`, seeded, with
-non-zero biases so that a misplaced bias shows), sends its weights, and the
+The grader makes the weights of its own network of the report (`trusted_weights`,
+with non-zero biases so that a misplaced bias shows), sends them, and the
 worker loads them into the student's network in the order its layers run
 (`grading.networks`); both run one seeded input, and the first layer whose
 output departs is named. The encoder's sampling layer is the grader's fixed-noise
@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from ...grading import Case, Mistake, get, ok_reply
-from ...grading.networks import call_inputs, judge_network, trusted_network
+from ...grading.networks import judge_network, pack, trusted_network, unpack
+from ...weights import assign
 from ..common import DECODER_PARAMS, ENCODER_PARAMS
 
 OUTPUTS = ("z_mean", "z_log_var", "z")
@@ -29,39 +30,65 @@ def decoder_params(latent_dim: int, n_classes: int = 0) -> int:
     return DECODER_PARAMS + 7 * 7 * 64 * (latent_dim - 2 + n_classes)
 
 
-def trusted_net(track: str, which: str, latent_dim: int, n_classes: int, eps, seed: int):
-    """The grader's encoder or decoder of the report, Glorot weights and random biases (seeded)."""
-    rng = np.random.default_rng(seed)
-    if track == "tf":
-        import keras
+def weight_shapes(track: str, which: str, latent_dim: int, n_classes: int = 0) -> list[tuple]:
+    """The shapes of the report's network's weights in the order its layers run, in the track's layout."""
+    tf = track == "tf"
+    layers = ([("conv", 1, 32), ("conv", 32, 64), ("dense", 7 * 7 * 64 + n_classes, 16), ("dense", 16, latent_dim),
+               ("dense", 16, latent_dim)] if which == "encoder" else
+              [("dense", latent_dim + n_classes, 7 * 7 * 64), ("transposed", 64, 64), ("transposed", 64, 32),
+               ("transposed", 32, 1)])
+    shapes = []
+    for kind, c_in, c_out in layers:
+        if kind == "dense":
+            shapes.append((c_in, c_out) if tf else (c_out, c_in))
+        elif kind == "conv":
+            shapes.append((3, 3, c_in, c_out) if tf else (c_out, c_in, 3, 3))
+        else:
+            shapes.append((3, 3, c_out, c_in) if tf else (c_in, c_out, 3, 3))
+        shapes.append((c_out,))
+    return shapes
 
+
+def trusted_weights(track: str, which: str, latent_dim: int, n_classes: int, seed: int) -> list[np.ndarray]:
+    """Glorot-uniform kernels (as both tracks initialize) and random biases, so that a misplaced bias shows:
+    made in numpy, so that the grader needs no framework until the worker is done (one framework in
+    memory at a time, not two)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for shape in weight_shapes(track, which, latent_dim, n_classes):
+        if len(shape) == 1:
+            out.append(rng.normal(0, 0.1, shape).astype(np.float32))
+            continue
+        receptive = int(np.prod(shape[:2] if track == "tf" else shape[2:])) if len(shape) == 4 else 1
+        fans = (shape[-2], shape[-1]) if track == "tf" or len(shape) == 2 else (shape[0], shape[1])
+        bound = np.sqrt(6.0 / (receptive * (fans[0] + fans[1])))
+        out.append(rng.uniform(-bound, bound, shape).astype(np.float32))
+    return out
+
+
+def trusted_net(track: str, which: str, latent_dim: int, n_classes: int, eps, weights=None):
+    """The grader's encoder or decoder of the report, with `weights` (trusted_weights' order) loaded."""
+    if track == "tf":
         from .. import tf_track as T
 
-        keras.utils.set_random_seed(seed)
         net = (T.build_encoder(latent_dim, n_classes, sampling=T.FixedNoise(eps)) if which == "encoder"
                else T.build_decoder(latent_dim, n_classes))
-        for v in T.weight_tensors(net):
-            if len(v.shape) == 1:
-                v.assign(rng.normal(0, 0.1, tuple(v.shape)).astype(np.float32))
-        return net
-    import torch
+    else:
+        from .. import torch_track as T
 
-    from .. import torch_track as T
-
-    net = (T.Encoder(latent_dim, n_classes, T.FixedNoise(eps)) if which == "encoder"
-           else T.Decoder(latent_dim, n_classes))
-    T.init_like_keras(net, torch.Generator().manual_seed(seed))
-    with torch.no_grad():
-        for p in T.weight_tensors(net):
-            if p.ndim == 1:
-                p.copy_(torch.as_tensor(rng.normal(0, 0.1, tuple(p.shape)), dtype=p.dtype))
+        net = (T.Encoder(latent_dim, n_classes, T.FixedNoise(eps)) if which == "encoder"
+               else T.Decoder(latent_dim, n_classes))
+    if weights is not None:
+        assign(T.weight_tensors(net), weights)
     return net
 
 
 def first_input(track: str, which: str, rng, n: int, latent_dim: int) -> np.ndarray:
     if which == "decoder":
         return rng.normal(0, 1.5, (n, latent_dim)).astype(np.float32)
-    return rng.uniform(size=(n, 28, 28, 1) if track == "tf" else (n, 1, 28, 28)).astype(np.float32)
+    shape = (n, 28, 28, 1) if track == "tf" else (n, 1, 28, 28)
+    scale, offset = rng.uniform(0, 2, (n, 1, 1, 1)), rng.uniform(-1, 1, (n, 1, 1, 1))
+    return (scale * rng.uniform(size=shape) + offset).astype(np.float32)   # images unlike each other
 
 
 def _inputs(first, labels, n_classes):
@@ -112,28 +139,31 @@ def judge_shapes(track: str, which: str):
 _REFERENCES: dict = {}
 
 
-def net_case(track: str, which: str, seed: int, n: int = 6, latent_dim: int = 2, n_classes: int = 0) -> Case:
-    """The trusted network's weights and a seeded input; its run on that input is kept for the judge."""
+def net_case(track: str, which: str, seed: int, n: int = 16, latent_dim: int = 2, n_classes: int = 0) -> Case:
+    """The trusted network's weights (numpy) and a seeded input."""
     rng = np.random.default_rng(seed)
     first = first_input(track, which, rng, n, latent_dim)
     labels = rng.integers(0, max(n_classes, 1), n).astype(np.int64)
     eps = rng.normal(size=latent_dim).astype(np.float32)
-    net = trusted_net(track, which, latent_dim, n_classes, eps, seed)
-    ref = trusted_network(net, _inputs(first, labels, n_classes))
-    inputs = {**call_inputs(ref, first), "labels": labels, "latent_dim": np.array(latent_dim),
-              "n_classes": np.array(n_classes), "eps": eps}
-    _REFERENCES[_reference_key(track, which, inputs)] = ref
-    return Case(f"seed {seed}, latent_dim={latent_dim}, n_classes={n_classes}, a batch of {n}", inputs)
+    flat, table = pack(trusted_weights(track, which, latent_dim, n_classes, seed))
+    return Case(f"seed {seed}, latent_dim={latent_dim}, n_classes={n_classes}, a batch of {n}",
+                {"x": first, "weights_flat": flat, "weights_table": table, "labels": labels,
+                 "latent_dim": np.array(latent_dim), "n_classes": np.array(n_classes), "eps": eps})
 
 
-def _reference_key(track, which, inputs) -> tuple:
-    return track, which, inputs["weights_flat"].tobytes(), inputs["x"].tobytes(), inputs["labels"].tobytes()
+def reference(track: str, which: str, inputs: dict):
+    """The trusted network's run on the case's input (built on first use, after the worker is done)."""
+    key = (track, which, inputs["weights_flat"].tobytes(), inputs["x"].tobytes(), inputs["labels"].tobytes())
+    if key not in _REFERENCES:
+        k, latent = int(inputs["n_classes"]), int(inputs["latent_dim"])
+        net = trusted_net(track, which, latent, k, inputs["eps"], unpack(inputs["weights_flat"], inputs["weights_table"]))
+        _REFERENCES[key] = trusted_network(net, _inputs(inputs["x"], inputs["labels"], k))
+    return _REFERENCES[key]
 
 
 def judge_net(track: str, which: str):
     def judge_one(inputs, replies, key):
-        ref = _REFERENCES[_reference_key(track, which, inputs)]     # made with the case, in this process
         reply = ok_reply(replies, key)
-        return judge_network(ref, reply.arrays, channel_axis=-1 if track == "tf" else 1,
+        return judge_network(reference(track, which, inputs), reply.arrays, channel_axis=-1 if track == "tf" else 1,
                              what=which, may_vary=(2,) if which == "encoder" else ())
     return judge_one

@@ -56,11 +56,11 @@ def sampling_grad(ns, z_mean, z_log_var, weights):
 
 # ------------------------------------------------------------------ networks
 
-def _network(ns, builder, latent_dim, n_classes, eps=None):
-    """The student's network, built with the trusted sampling layer (fixed noise when eps is given)."""
+def _others(ns, eps=None):
+    """The trusted sampling (fixed noise when eps is given) and condition in the student's namespace while
+    their network is built and run, so that it is judged alone."""
     sampler = (lambda *a, **k: T.FixedNoise(eps)) if eps is not None else (lambda *a, **k: T.Sampling(seed=0))
-    with substituted(ns, Sampling=sampler, condition=T.condition):
-        return part(ns, builder)(scalar(latent_dim), scalar(n_classes))
+    return substituted(ns, Sampling=sampler, condition=T.condition)
 
 
 def _inputs(first, labels, n_classes):
@@ -69,8 +69,9 @@ def _inputs(first, labels, n_classes):
 
 
 def network_shapes(ns, builder, first, labels, latent_dim, n_classes):
-    net = _network(ns, builder, latent_dim, n_classes)
-    out = net(_inputs(first, labels, n_classes))
+    with _others(ns):
+        net = part(ns, builder)(scalar(latent_dim), scalar(n_classes))
+        out = net(_inputs(first, labels, n_classes))
     values = out if isinstance(out, (tuple, list)) else [out]
     return {"shapes": output_shapes(out), "params": np.array(net.count_params(), np.float64),
             "low": np.array(min(float(np.min(plain(v))) for v in values)),
@@ -86,13 +87,15 @@ def decoder_shapes(ns, z, labels, latent_dim, n_classes):
 
 
 def encoder_net(ns, x, labels, latent_dim, n_classes, eps, weights_flat, weights_table):
-    net = _network(ns, "build_encoder", latent_dim, n_classes, eps)
-    return probe_network(net, _inputs(x, labels, n_classes), weights_flat, weights_table)
+    with _others(ns, eps):
+        net = part(ns, "build_encoder")(scalar(latent_dim), scalar(n_classes))
+        return probe_network(net, _inputs(x, labels, n_classes), weights_flat, weights_table)
 
 
 def decoder_net(ns, x, labels, latent_dim, n_classes, eps, weights_flat, weights_table):
-    net = _network(ns, "build_decoder", latent_dim, n_classes, eps)
-    return probe_network(net, _inputs(x, labels, n_classes), weights_flat, weights_table)
+    with _others(ns, eps):
+        net = part(ns, "build_decoder")(scalar(latent_dim), scalar(n_classes))
+        return probe_network(net, _inputs(x, labels, n_classes), weights_flat, weights_table)
 
 
 # ------------------------------------------------------------------ the negative ELBO

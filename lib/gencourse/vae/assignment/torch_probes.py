@@ -66,12 +66,11 @@ def sampling_grad(ns, z_mean, z_log_var, weights):
 
 # ------------------------------------------------------------------ networks
 
-def _network(ns, name, latent_dim, n_classes, eps=None):
-    """The student's module, built with the trusted sampling module (fixed noise when eps is given)."""
+def _others(ns, eps=None):
+    """The trusted sampling (fixed noise when eps is given) and condition in the student's namespace while
+    their network is built and run, so that it is judged alone."""
     sampler = (lambda *a, **k: T.FixedNoise(eps)) if eps is not None else (lambda *a, **k: T.Sampling())
-    with substituted(ns, Sampling=sampler, condition=T.condition):
-        net = part(ns, name)(scalar(latent_dim), scalar(n_classes))
-    return net
+    return substituted(ns, Sampling=sampler, condition=T.condition)
 
 
 def _inputs(first, labels, n_classes):
@@ -80,9 +79,9 @@ def _inputs(first, labels, n_classes):
 
 
 def network_shapes(ns, name, first, labels, latent_dim, n_classes):
-    net = _network(ns, name, latent_dim, n_classes)
     inputs = _inputs(first, labels, n_classes)
-    with torch.no_grad():
+    with _others(ns), torch.no_grad():
+        net = part(ns, name)(scalar(latent_dim), scalar(n_classes))
         out = net(*[torch.as_tensor(a) for a in (inputs if isinstance(inputs, list) else [inputs])])
     values = out if isinstance(out, (tuple, list)) else [out]
     return {"shapes": output_shapes(out), "params": np.array(sum(p.numel() for p in net.parameters()), np.float64),
@@ -99,13 +98,15 @@ def decoder_shapes(ns, z, labels, latent_dim, n_classes):
 
 
 def encoder_net(ns, x, labels, latent_dim, n_classes, eps, weights_flat, weights_table):
-    net = _network(ns, "Encoder", latent_dim, n_classes, eps)
-    return probe_network(net, _inputs(x, labels, n_classes), weights_flat, weights_table)
+    with _others(ns, eps):
+        net = part(ns, "Encoder")(scalar(latent_dim), scalar(n_classes))
+        return probe_network(net, _inputs(x, labels, n_classes), weights_flat, weights_table)
 
 
 def decoder_net(ns, x, labels, latent_dim, n_classes, eps, weights_flat, weights_table):
-    net = _network(ns, "Decoder", latent_dim, n_classes, eps)
-    return probe_network(net, _inputs(x, labels, n_classes), weights_flat, weights_table)
+    with _others(ns, eps):
+        net = part(ns, "Decoder")(scalar(latent_dim), scalar(n_classes))
+        return probe_network(net, _inputs(x, labels, n_classes), weights_flat, weights_table)
 
 
 # ------------------------------------------------------------------ the negative ELBO

@@ -231,7 +231,7 @@ EXPECT = [   # (document, pattern the command matches, its check)
     ("README.md", r"^gencourse train stylegan --compare runs/vae-tf --compare runs/cvae-torch$",
      check_stylegan("tf", compare=("runs/vae-tf", "runs/cvae-torch"))),
     ("README.md", r"^gencourse experiment stylegan-mixing --quick$", check_mixing),
-    ("README.md", r"^python benchmarks/(vae|cyclegan|stylegan|grading)\.py$", check_help),
+    ("README.md", r"^python benchmarks/(vae|cyclegan|stylegan|grading|notebooks)\.py$", check_help),
     ("autograder/README.md", r"^gencourse release vae$", check_release),
     ("autograder/README.md", r"^gencourse grade submitted/ --assignment vae-tf --out grades/vae-tf --jobs 2$",
      check_grade("grades/vae-tf", ["ada", "alan"], again="first")),

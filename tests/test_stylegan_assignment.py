@@ -21,6 +21,7 @@ import pytest
 import assignment_helpers as helpers
 from gencourse.stylegan.assignment import PARTS
 from gencourse.stylegan.assignment import checks as sc
+from gencourse.stylegan.fitting import fit_data
 from gencourse.grading import Reply
 from gencourse.grading.grade import grade_notebook
 from gencourse.reference import stylegan as ref
@@ -141,7 +142,7 @@ def test_noise_judges():
 
 
 def test_fit_data_are_digits_and_codes():
-    ws, x = sc.fit_data(16, 0)
+    ws, x = fit_data(16, 0)
     assert ws.shape == (16, 32) and x.shape == (16, 16, 16, 1)
     assert x.min() >= -1 and x.max() <= 1 and x.max() > 0.5          # ink on a background of -1
     assert np.abs(x - x[:1]).mean() > 0.1                           # different digits

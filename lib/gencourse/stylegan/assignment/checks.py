@@ -9,7 +9,6 @@ worker on seeded inputs; the judges here compare what came back with
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
@@ -17,6 +16,7 @@ from ...grading import Case, Check, Mistake, close, first_match, get, make_check
 from ...reference import stylegan as ref
 from . import gan_checks as g
 from ...weights import assign
+from ..fitting import FIT_NETWORK, fit_data
 
 TRAINING_PART = "training"
 
@@ -283,7 +283,7 @@ class FitSetup:
     A GAN does not improve measurably in seconds, so the check uses a
     deterministic regression objective instead (GLO-style, with fixed codes):
     the package's synthesis network (16x16, 6 styled layers, 32 channels,
-    w_dim 32: probes.stylegan_common.FIT_NETWORK) with the student's AdaIN and
+    w_dim 32: gencourse.stylegan.fitting.FIT_NETWORK) with the student's AdaIN and
     noise in every layer is fitted to map `n_images` fixed random codes w (the
     same w for every layer) to as many real digits (the embedded MNIST subset,
     padded to 32x32 and average-pooled to 16x16, in [-1, 1]): mean squared
@@ -311,19 +311,6 @@ class FitSetup:
     threshold: float = 0.10
 
 
-@lru_cache(maxsize=4)
-def fit_data(n_images: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(codes w [n, 32], digits [n, 16, 16, 1] in [-1, 1]): the first embedded training digits."""
-    from ...data.mnist import embedded_subset
-    from .common_probes import FIT_NETWORK
-
-    x = embedded_subset().x_train[:n_images].astype(np.float32) / 127.5 - 1.0
-    x = np.pad(x, ((0, 0), (2, 2), (2, 2)), constant_values=-1.0)
-    x = x.reshape(n_images, 16, 2, 16, 2).mean(axis=(2, 4))[..., None]
-    ws = np.random.default_rng(seed + 1).standard_normal((n_images, FIT_NETWORK["w_dim"])).astype(np.float32)
-    return ws, x.astype(np.float32)
-
-
 def fit_case(setup: FitSetup) -> Case:
     ws, x = fit_data(setup.n_images, setup.seed)
     return Case(f"{setup.iterations} full-batch steps on {setup.n_images} digits of 16x16, seed {setup.seed}",
@@ -336,8 +323,6 @@ def fit_error(track: str, flat: np.ndarray, ws: np.ndarray, x: np.ndarray, seed:
 
     Noise: one fixed N(0, 1) image per layer and example (numpy, `seed`).
     """
-    from .common_probes import FIT_NETWORK
-
     flat = np.asarray(flat, np.float32).ravel()
     n, res = len(ws), FIT_NETWORK["resolution"]
     rng = np.random.default_rng(seed)

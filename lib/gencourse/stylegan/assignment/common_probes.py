@@ -1,32 +1,14 @@
 """What both StyleGAN probes share (run in the worker): the small synthesis network of the fit check.
 
 The convergence check plugs the student's AdaptiveInstanceNorm and
-NoiseInjection into the package's SynthesisNetwork (every LayerEpilogue gets
-the student's two layers in place of the package's), fits it for a few seconds
-and sends the weights back in the order of the package's own network, so the
-grader can load them into its trusted copy.
+NoiseInjection into the package's SynthesisNetwork (`gencourse.stylegan.fitting`),
+fits it for a few seconds and sends the weights back in the order of the
+package's own network, so the grader can load them into its trusted copy.
 """
 
 from __future__ import annotations
 
-# The small synthesis network of the fit check: 16x16, 6 styled layers, 32 channels everywhere.
-FIT_NETWORK = {"resolution": 16, "w_dim": 32, "channels": 1, "fmap_base": 512, "fmap_max": 32}
-
-
-def epilogues(net) -> list:
-    """The synthesis network's LayerEpilogues, in the order of its styles."""
-    return [net.input_epilogue] + [conv.epilogue for conv in net.convs]
-
-
-def plug(net, adain_cls, noise_cls, w_dim: int) -> list[tuple]:
-    """Replace every epilogue's noise and AdaIN with the student's; [(old layer, new layer)]."""
-    swapped = []
-    for epi in epilogues(net):
-        channels = int(epi.bias.shape[0])
-        new_noise, new_adain = noise_cls(channels), adain_cls(channels, w_dim)
-        swapped += [(epi.noise, new_noise), (epi.adain, new_adain)]
-        epi.noise, epi.adain = new_noise, new_adain
-    return swapped
+from ..fitting import FIT_NETWORK, plug  # noqa: F401 (the probes use them from here)
 
 
 def ordered(trusted: list, swapped: list[tuple], weights_of) -> list:

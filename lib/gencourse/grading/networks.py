@@ -253,6 +253,11 @@ def _structure_mistake(ref: Reference, got: np.ndarray) -> str:
         return [groups[k] for k in sorted(groups)]
 
     want, have = by_group(ref.structure), by_group(got)
+    extra = [i for i, h in enumerate(have) if len(h) == 2 and h[0] == h[1] and h[0].count(",") == 0]
+    if len(extra) > 1 and [h for i, h in enumerate(have) if i not in extra] == want:
+        return (f"{len(extra)} layers with weights hold a learned scale and offset per channel "
+                f"({', '.join(have[i][0] for i in extra[:3])}{', ...' if len(extra) > 3 else ''}) that the "
+                "reference does not have: normalizations with affine parameters?")
     for i, (w, h) in enumerate(zip(want, have)):
         if w == h:
             continue
@@ -276,11 +281,74 @@ def _close(a, b, rtol=1e-3, atol=1e-4) -> bool:
     return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol * max(1.0, float(np.abs(b).max(initial=0)))))
 
 
-def describe_difference(want: np.ndarray, got: np.ndarray, channel_axis: int) -> tuple[bool, str]:
+def _spatial(a: np.ndarray, channel_axis: int) -> tuple:
+    return tuple(i for i in range(a.ndim) if i not in (0, channel_axis % a.ndim))
+
+
+def _crop(a: np.ndarray, axes, before: int, after: int) -> np.ndarray:
+    index = [slice(None)] * a.ndim
+    for i in axes:
+        index[i] = slice(before, a.shape[i] - after)
+    return a[tuple(index)]
+
+
+def _border(want, got, channel_axis) -> tuple[bool, str] | None:
+    """The inside agrees and only a border of k pixels differs: the padding (the values at the edge)."""
+    axes = _spatial(want, channel_axis)
+    if len(axes) != 2 or min(want.shape[i] for i in axes) < 5:
+        return None
+    for k in range(1, min(4, (min(want.shape[i] for i in axes) - 1) // 2) + 1):
+        if _close(_crop(got, axes, k, k), _crop(want, axes, k, k)):
+            ring = np.ones(want.shape, bool)
+            ring[tuple(slice(k, n - k) if i in axes else slice(None) for i, n in enumerate(want.shape))] = False
+            if np.all(np.abs(got[ring]) <= 1e-6) and np.abs(want[ring]).max(initial=0) > 1e-6:
+                return True, (f"the inside agrees and the outer {k} pixel(s) are zero in yours but not in the "
+                              "reference's: zero padding where the reference pads with other values (reflection?)")
+            return True, (f"the inside agrees and only the outer {k} pixel(s) differ: another padding at the "
+                          "image border (zeros, reflection or replication) before this layer")
+    return None
+
+
+def _shifted(want, got, channel_axis) -> tuple[bool, str] | None:
+    """The same values moved by one pixel (the padding or cropping placed on other sides)."""
+    axes = _spatial(want, channel_axis)
+    if len(axes) != 2 or min(want.shape[i] for i in axes) < 6:
+        return None
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            if (dy, dx) == (0, 0):
+                continue
+            moved = np.roll(want, (dy, dx), axis=axes)
+            if _close(_crop(got, axes, 2, 2), _crop(moved, axes, 2, 2)):
+                return True, (f"the reference's values moved by ({dy}, {dx}) pixels (rows, columns): padding or "
+                              "cropping on other sides (Keras' padding='same' pads only the bottom and right at "
+                              "stride 2)")
+    return None
+
+
+def _skip(want, got, earlier) -> tuple[bool, str] | None:
+    """got = want - an earlier value (a skip connection missing) or want + one (a skip too many)."""
+    for name, value in earlier:
+        if value.shape != want.shape or np.abs(value).max(initial=0) < 1e-6:
+            continue
+        if _close(got, want - value):
+            return True, (f"it is the reference's value minus the output of the reference's layer {name!r}: a skip "
+                          "(residual) connection missing, x + f(x) computed as f(x)?")
+        if _close(got, want + value):
+            return True, (f"it is the reference's value plus the output of the reference's layer {name!r}: a skip "
+                          "(residual) connection the reference does not have there?")
+    return None
+
+
+def describe_difference(want: np.ndarray, got: np.ndarray, channel_axis: int, earlier=()) -> tuple[bool, str]:
     """(named, text): what distinguishes `got` from `want` (one layer's output); `named` when a known
-    pattern explains the whole difference, otherwise a description of what is seen."""
+    pattern explains the whole difference, otherwise a description of what is seen. `earlier`: the
+    reference's (name, output) before this layer, to recognise a skip connection."""
     if want.shape != got.shape:
         return True, f"its output has shape {list(got.shape)}, the reference's {list(want.shape)}"
+    for pattern in (_border(want, got, channel_axis), _skip(want, got, earlier), _shifted(want, got, channel_axis)):
+        if pattern:
+            return pattern
     neg, pos = want < -1e-6, want > 1e-6
     if neg.any() and _close(got[pos], want[pos]) and np.all(np.abs(got[neg]) <= 1e-6):
         return True, ("it is right where the reference is positive and zero where the reference is negative: "
@@ -318,6 +386,16 @@ def describe_difference(want: np.ndarray, got: np.ndarray, channel_axis: int) ->
                    f"{got[worst]:.4g}, the reference's {want[worst]:.4g})")
 
 
+def _padding_before(ref: Reference, i: int, channel_axis: int) -> bool:
+    """Layer i has no weights and the next one does and gives a map smaller in every spatial side: a padding."""
+    if i + 1 >= len(ref.outputs) or ref.outputs[i][0] in ref.names or ref.outputs[i + 1][0] not in ref.names:
+        return False
+    here, nxt = ref.outputs[i][1], ref.outputs[i + 1][1]
+    if here.ndim != nxt.ndim or here.ndim < 3:
+        return False
+    return all(nxt.shape[k] < here.shape[k] for k in _spatial(here, channel_axis))
+
+
 def judge_network(ref: Reference, reply_arrays: dict, *, channel_axis: int = 1, what: str = "network") -> str:
     """Mistake naming the first layer whose output differs from the trusted network's; a line when all agree.
 
@@ -337,13 +415,14 @@ def judge_network(ref: Reference, reply_arrays: dict, *, channel_axis: int = 1, 
     def same(a, b):
         return a.size == b.size and _close(a.reshape(b.shape), b)
 
-    used = 0
-    for name, want in ref.outputs:
+    used, first = 0, None
+    for i, (name, want) in enumerate(ref.outputs):
         match = next((j for j in range(used, len(outputs)) if same(outputs[j], want)), None)
-        if match is not None:
+        if match is not None and first is None:
             used = match + 1
             continue
-        where = f"your {what} first departs from it at the reference's layer {name!r}"
+        first = first or name
+        where = f"your {what} first departs from it at the reference's layer {first!r}"
         if name in ref.names and ref.names.index(name) < len(weighted):
             k = ref.names.index(name)
             mine = weighted[k]
@@ -351,12 +430,17 @@ def judge_network(ref: Reference, reply_arrays: dict, *, channel_axis: int = 1, 
                 raise Mistake(f"with the reference's weights loaded, {where} (layer {k + 1} with weights): yours "
                               f"gives {list(mine.shape)}, the reference's {list(want.shape)} from the same input: "
                               "another stride, padding or dilation?")
-        candidates = [o.reshape(want.shape) for o in outputs[used:used + 6] if o.size == want.size]
+        pool = outputs[used:used + 6] + [final]       # the next few values, and the output
+        candidates = [o.reshape(want.shape) for o in pool if o.size == want.size]
+        if not candidates and _padding_before(ref, i, channel_axis):
+            continue      # a padding done another way (inside the next convolution): judge that one
+        if first != name:
+            where += f" (and the values differ at its layer {name!r})"
         if not candidates:
             raise Mistake(f"with the reference's weights loaded, {where}: its output (shape {list(want.shape)}) "
                           "appears nowhere in yours; the values take another way there (an operation written "
                           "as a function, or a layer too many or too few?)")
-        found = [describe_difference(want, c, channel_axis) for c in candidates]
+        found = [describe_difference(want, c, channel_axis, ref.outputs[:i]) for c in candidates]
         how = next((text for named, text in found if named), found[0][1])
         raise Mistake(f"with the reference's weights loaded, {where}: {how}")
     _, how = describe_difference(ref.final, final, channel_axis)

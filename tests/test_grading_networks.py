@@ -237,3 +237,24 @@ def test_values_moved_by_one_pixel_are_named():
     want = np.random.default_rng(4).normal(size=(1, 3, 10, 10))
     named, text = describe_difference(want, np.roll(want, (1, 1), axis=(2, 3)), channel_axis=1)
     assert named and "moved by (1, 1) pixels" in text
+
+
+def test_layers_without_weights_written_as_functions_agree():
+    """Padding, normalization and activation as functions between the convolutions: their outputs show
+    nowhere, the next convolution's input does."""
+    class Functional(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.c2, self.c3 = nn.Conv2d(2, 6, 5), nn.Conv2d(6, 6, 3), nn.Conv2d(6, 2, 3)
+
+        def forward(self, x):
+            pad = lambda t, p: F.pad(t, (p, p, p, p), mode="reflect")  # noqa: E731
+            h = F.relu(F.instance_norm(self.c1(pad(x, 2))))
+            return torch.tanh(self.c3(pad(h + F.instance_norm(self.c2(pad(h, 1))), 1)))
+
+    torch.manual_seed(0)
+    x = np.random.default_rng(3).normal(size=(2, 2, 12, 12)).astype(np.float32)
+    ref = trusted_network(Padded(), x)
+    inputs = call_inputs(ref, x)
+    reply = probe_network(Functional(), *(inputs[k] for k in ("x", "weights_flat", "weights_table", "structure")))
+    assert "computes what the reference does" in judge_network(ref, reply, channel_axis=1)

@@ -344,22 +344,33 @@ def describe_difference(want: np.ndarray, got: np.ndarray, channel_axis: int, ea
     """(named, text): what distinguishes `got` from `want` (one layer's output); `named` when a known
     pattern explains the whole difference, otherwise a description of what is seen. `earlier`: the
     reference's (name, output) before this layer, to recognise a skip connection."""
+    rank, text = _describe(want, got, channel_axis, earlier)
+    return rank < UNNAMED, text
+
+
+STRUCTURAL, EXACT, STATISTICAL, UNNAMED = 0, 1, 2, 3     # how strongly a pattern explains a difference
+
+
+def _describe(want, got, channel_axis: int, earlier=()) -> tuple[int, str]:
+    """(rank, text): STRUCTURAL when the values are explained by the wiring (a padding, a skip, a shift), EXACT
+    when by a function of them (an activation, a scale), STATISTICAL when only their per-channel statistics
+    are (a normalization), else UNNAMED."""
     if want.shape != got.shape:
-        return True, f"its output has shape {list(got.shape)}, the reference's {list(want.shape)}"
+        return EXACT, f"its output has shape {list(got.shape)}, the reference's {list(want.shape)}"
     for pattern in (_border(want, got, channel_axis), _skip(want, got, earlier), _shifted(want, got, channel_axis)):
         if pattern:
-            return pattern
+            return STRUCTURAL, pattern[1]
     neg, pos = want < -1e-6, want > 1e-6
     if neg.any() and _close(got[pos], want[pos]) and np.all(np.abs(got[neg]) <= 1e-6):
-        return True, ("it is right where the reference is positive and zero where the reference is negative: "
+        return EXACT, ("it is right where the reference is positive and zero where the reference is negative: "
                       "a ReLU where the reference has another activation, or none?")
     if not neg.any() and (got < -1e-6).any() and _close(np.maximum(got, 0), want):
-        return True, ("it keeps negative values where the reference's output is zero: a ReLU (or the "
+        return EXACT, ("it keeps negative values where the reference's output is zero: a ReLU (or the "
                       "reference's activation) missing, or another activation in its place?")
     if neg.any() and _close(got[pos], want[pos]):
         ratio = got[neg] / want[neg]
         if np.allclose(ratio, ratio.mean(), rtol=1e-3) and abs(ratio.mean() - 1) > 1e-2:
-            return True, (f"it is right where the reference is positive; its negative values are {ratio.mean():.3g} "
+            return EXACT, (f"it is right where the reference is positive; its negative values are {ratio.mean():.3g} "
                           "times the reference's: another negative slope (a missing LeakyReLU, or another one?)")
     axes = tuple(i for i in range(got.ndim) if i not in (0, channel_axis % got.ndim))
     if axes and got.size >= 8 * got.shape[0] * got.shape[channel_axis]:
@@ -368,21 +379,21 @@ def describe_difference(want: np.ndarray, got: np.ndarray, channel_axis: int, ea
         g_norm = np.allclose(g_mean, 0, atol=1e-3) and np.allclose(g_std, 1, atol=2e-2)
         w_norm = np.allclose(w_mean, 0, atol=1e-3) and np.allclose(w_std, 1, atol=2e-2)
         if g_norm and not w_norm:
-            return True, ("each example's channels have mean 0 and standard deviation 1 there and the "
+            return STATISTICAL, ("each example's channels have mean 0 and standard deviation 1 there and the "
                           "reference's do not: a normalization where the reference has none?")
         if w_norm and not g_norm:
-            return True, "the reference normalizes each example's channels there (mean 0, std 1) and yours does not"
+            return STATISTICAL, "the reference normalizes each example's channels there (mean 0, std 1) and yours does not"
     for name, f in (("tanh", np.tanh), ("sigmoid", lambda v: 1 / (1 + np.exp(-v)))):
         if _close(got, f(want)):
-            return True, f"it is the {name} of the reference's output: a {name} the reference does not have there?"
+            return EXACT, f"it is the {name} of the reference's output: a {name} the reference does not have there?"
         if _close(f(got), want):
-            return True, f"the reference applies a {name} there and yours does not"
+            return EXACT, f"the reference applies a {name} there and yours does not"
     ratio = float(np.sum(got * want) / max(np.sum(want * want), 1e-12))
     if abs(ratio - 1) > 1e-3 and _close(got, ratio * want):
-        return True, f"it is the reference's output times {ratio:.4g}"
+        return EXACT, f"it is the reference's output times {ratio:.4g}"
     diff = np.abs(got - want)
     worst = np.unravel_index(np.argmax(diff), diff.shape)
-    return False, (f"it differs by up to {diff.max():.3g} (at index {list(map(int, worst))}: yours "
+    return UNNAMED, (f"it differs by up to {diff.max():.3g} (at index {list(map(int, worst))}: yours "
                    f"{got[worst]:.4g}, the reference's {want[worst]:.4g})")
 
 
@@ -415,9 +426,20 @@ def judge_network(ref: Reference, reply_arrays: dict, *, channel_axis: int = 1, 
     def same(a, b):
         return a.size == b.size and _close(a.reshape(b.shape), b)
 
-    used, first = 0, None
+    def found(k):
+        return next((j for j in range(used, len(outputs)) if same(outputs[j], ref.outputs[k][1])), None)
+
+    used, first, skip_to = 0, None, -1
     for i, (name, want) in enumerate(ref.outputs):
-        match = next((j for j in range(used, len(outputs)) if same(outputs[j], want)), None)
+        if i < skip_to:
+            continue
+        match = found(i)
+        if match is None and first is None and name not in ref.names:
+            # layers without weights written as functions show only where a later value appears again
+            later = next((k for k in range(i + 1, len(ref.outputs)) if found(k) is not None
+                          or ref.outputs[k][0] in ref.names), None)
+            if later is not None and found(later) is not None:
+                skip_to, match = later + 1, found(later)
         if match is not None and first is None:
             used = match + 1
             continue
@@ -430,8 +452,15 @@ def judge_network(ref: Reference, reply_arrays: dict, *, channel_axis: int = 1, 
                 raise Mistake(f"with the reference's weights loaded, {where} (layer {k + 1} with weights): yours "
                               f"gives {list(mine.shape)}, the reference's {list(want.shape)} from the same input: "
                               "another stride, padding or dilation?")
-        pool = outputs[used:used + 6] + [final]       # the next few values, and the output
-        candidates = [o.reshape(want.shape) for o in pool if o.size == want.size]
+        # the next few values and the output; then the value that agreed last, when it is seen again as the next
+        # layer's input (a layer missing after it), which speaks only when nothing ahead explains the difference
+        prev = [outputs[used - 1]] if used else []
+        pool = [o for o in outputs[used:used + 6] if not prev or o.shape != prev[0].shape or not np.array_equal(o, prev[0])]
+        if len(pool) == len(outputs[used:used + 6]):
+            prev = []
+        ahead = [o.reshape(want.shape) for o in pool + [final] if o.size == want.size]
+        behind = [o.reshape(want.shape) for o in prev if o.size == want.size]
+        candidates = ahead + behind
         if not candidates and _padding_before(ref, i, channel_axis):
             continue      # a padding done another way (inside the next convolution): judge that one
         if first != name:
@@ -440,8 +469,13 @@ def judge_network(ref: Reference, reply_arrays: dict, *, channel_axis: int = 1, 
             raise Mistake(f"with the reference's weights loaded, {where}: its output (shape {list(want.shape)}) "
                           "appears nowhere in yours; the values take another way there (an operation written "
                           "as a function, or a layer too many or too few?)")
-        found = [describe_difference(want, c, channel_axis, ref.outputs[:i]) for c in candidates]
-        how = next((text for named, text in found if named), found[0][1])
+        # the strongest explanation, the earliest on ties; what the value behind says of a function missing
+        # after it (an activation) counts only when nothing ahead is explained
+        seen = [_describe(want, c, channel_axis, ref.outputs[:i]) for c in ahead]
+        for c in behind:
+            rank, text = _describe(want, c, channel_axis, ref.outputs[:i])
+            seen.append((rank + 1.5 if rank == EXACT else rank, text))
+        how = min(seen, key=lambda f: f[0])[1]
         raise Mistake(f"with the reference's weights loaded, {where}: {how}")
     _, how = describe_difference(ref.final, final, channel_axis)
     raise Mistake(f"with the reference's weights loaded, every layer agrees but the output differs: {how}")

@@ -206,8 +206,9 @@ class Padded(nn.Module):
     ({"pad": nn.ReplicationPad2d}, "only the outer 2 pixel(s) differ: another padding at the image border"),
     ({"fused": True}, "at the reference's layer 'stem.0' (and the values differ at its layer 'stem.1'): the inside "
                       "agrees and only the outer 2 pixel(s) differ"),
-    ({"residual": False}, "at the reference's layer 'out.0': it is the reference's value minus the output of the "
-                          "reference's layer 'block.0': a skip (residual) connection missing"),
+    ({"residual": False}, "at the input of the reference's layer 'out.0' (what runs between two layers): it is the "
+                          "reference's value minus the output of the reference's layer 'stem.3': a skip (residual) "
+                          "connection missing"),
     ({"tanh": False}, "the reference applies a tanh there and yours does not"),
 ])
 def test_padding_skips_and_a_missing_last_activation_are_named(change, hint):
@@ -258,3 +259,48 @@ def test_layers_without_weights_written_as_functions_agree():
     inputs = call_inputs(ref, x)
     reply = probe_network(Functional(), *(inputs[k] for k in ("x", "weights_flat", "weights_table", "structure")))
     assert "computes what the reference does" in judge_network(ref, reply, channel_axis=1)
+
+
+class TwoHeads(nn.Module):
+    """Image and an integer label in; (mean, log-variance, a sample) out, like a VAE's encoder."""
+
+    def __init__(self, relu_on_second=False, random_first=False):
+        super().__init__()
+        self.body, self.mean, self.log_var = nn.Linear(16 + 3, 8), nn.Linear(8, 2), nn.Linear(8, 2)
+        self.relu_on_second, self.random_first = relu_on_second, random_first
+
+    def forward(self, x, labels):
+        h = F.relu(self.body(torch.cat([x.flatten(1), F.one_hot(labels, 3).float()], 1)))
+        mean, log_var = self.mean(h), self.log_var(h)
+        if self.relu_on_second:
+            log_var = F.relu(log_var)
+        if self.random_first:
+            mean = mean + torch.randn_like(mean)
+        return mean, log_var, mean + torch.exp(0.5 * log_var) * torch.randn_like(mean)
+
+
+def test_several_inputs_and_outputs_random_ones_declared():
+    """Integer labels go in as integers; every output is compared but a declared random one; an undeclared
+    random output, and a function between the layers, are named."""
+    torch.manual_seed(0)
+    x = [np.random.default_rng(2).normal(size=(5, 1, 4, 4)).astype(np.float32), np.array([0, 2, 1, 1, 0])]
+    ref = trusted_network(TwoHeads(), x)
+    inputs = call_inputs(ref, x[0])
+
+    def judged(net):
+        reply = probe_network(net, x, inputs["weights_flat"], inputs["weights_table"])
+        return judge_network(ref, reply, channel_axis=1, may_vary=(2,))
+
+    assert "computes what the reference does" in judged(TwoHeads())
+    with pytest.raises(Mistake, match="output 1 of your network changes from one run to the next"):
+        judged(TwoHeads(random_first=True))
+    with pytest.raises(Mistake, match="zero where the reference is negative"):
+        judged(TwoHeads(relu_on_second=True))
+
+
+def test_values_in_another_order_are_described_as_such():
+    from gencourse.grading.networks import describe_difference
+
+    want = np.random.default_rng(0).normal(size=(3, 4, 2, 2))
+    named, text = describe_difference(want, want.transpose(0, 2, 3, 1).reshape(want.shape), channel_axis=1)
+    assert named and "another order" in text

@@ -169,7 +169,7 @@ def test_nbgrader_flow(tmp_path):
 
         solved, max_solved = autograded("solved")
         untouched, _ = autograded("untouched")
-    assert max_solved == 2 * 21
+    assert max_solved == 2 * 56
     assert solved == max_solved, f"the solution got {solved} of {max_solved} autograded points"
     assert untouched == 0
     for student in ("solved", "untouched"):

@@ -11,7 +11,8 @@ from gencourse.reference import vae as ref  # noqa: E402
 from gencourse.devices import DeviceError  # noqa: E402
 from gencourse.vae.common import DECODER_PARAMS, ENCODER_PARAMS, VAEConfig  # noqa: E402
 from gencourse.vae.tf_track import (  # noqa: E402  (sets KERAS_BACKEND before keras loads)
-    VAE, TFVAE, Sampling, build_decoder, build_encoder, kl_divergence, reconstruction_loss,
+    VAE, TFVAE, Sampling, build_decoder, build_encoder, kl_divergence, reconstruction_loss, term_gradients,
+    weight_tensors,
 )
 
 import keras  # noqa: E402
@@ -108,7 +109,7 @@ def test_output_shapes(rng, latent_dim, n_classes):
     encoder = build_encoder(latent_dim, n_classes)
     decoder = build_decoder(latent_dim, n_classes)
     x = rng.uniform(size=(6, 28, 28, 1)).astype(np.float32)
-    c = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 6)]
+    c = rng.integers(0, 10, 6)                  # the CVAE takes the digits as integers
     outputs = encoder([x, c] if n_classes else x)
     assert [tuple(o.shape) for o in outputs] == [(6, latent_dim)] * 3
     z = np.asarray(outputs[2])
@@ -134,7 +135,7 @@ def test_vae_loss_is_the_oracle_neg_elbo(rng, conditional):
     encoder, decoder = build_encoder(2, n, sampling=MeanSampling()), build_decoder(2, n)
     vae = VAE(encoder, decoder)
     x = (rng.uniform(size=(32, 28, 28, 1)) > 0.7).astype(np.float32)
-    c = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 32)]
+    c = rng.integers(0, 10, 32).astype(np.int32)
     data = (tf.constant(x), tf.constant(c)) if conditional else tf.constant(x)
     logs = {k: float(v) for k, v in vae.test_step(data).items()}
     z_mean, z_log_var, z = (np.asarray(o) for o in encoder(data))
@@ -145,14 +146,27 @@ def test_vae_loss_is_the_oracle_neg_elbo(rng, conditional):
     np.testing.assert_allclose(logs["kl"], ref.gaussian_kl(z_mean, z_log_var), rtol=RTOL)
 
 
-def test_kl_fn_is_injected(rng):
+def test_a_model_class_trains_and_the_terms_are_measured_by_the_trusted_formulas(rng):
+    """The notebook's and the grader's way in: another model class's train_step runs in fit(); evaluate()
+    and the term gradients use the trusted losses whatever the class computes."""
+    calls = []
+
+    class Counting(VAE):
+        def train_step(self, data):
+            calls.append(1)
+            return super().train_step(data)
+
+    x = (rng.uniform(size=(64, 28, 28)) > 0.7).astype(np.float32)
+    track = TFVAE(VAEConfig(), model_class=Counting)
+    track.train_epoch(x, None, 32, seed=0)
+    assert calls and isinstance(track.model, Counting)
     encoder, decoder = build_encoder(sampling=MeanSampling()), build_decoder()
-    x = rng.uniform(size=(8, 28, 28, 1)).astype(np.float32)
-    plain = VAE(encoder, decoder).test_step(x)
-    doubled = VAE(encoder, decoder, kl_fn=lambda m, v: 2.0 * kl_divergence(m, v)).test_step(x)
-    np.testing.assert_allclose(float(doubled["kl"]), 2 * float(plain["kl"]), rtol=RTOL)
-    np.testing.assert_allclose(float(doubled["loss"]), float(plain["recon"]) + 2 * float(plain["kl"]),
-                               rtol=RTOL)
+    data = tf.constant(x[:8, ..., None])
+    g_recon, g_kl = term_gradients(encoder, decoder, data)
+    sizes = sum(int(np.prod(v.shape)) for v in weight_tensors(encoder) + weight_tensors(decoder))
+    assert g_recon.shape == g_kl.shape == (sizes,)
+    n_encoder = sum(int(np.prod(v.shape)) for v in weight_tensors(encoder))
+    assert np.abs(g_kl[n_encoder:]).max() == 0 and np.abs(g_kl[:n_encoder]).max() > 0   # KL: encoder only
 
 
 def test_save_load_resumes_exactly(mnist, tmp_path):

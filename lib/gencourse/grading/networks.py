@@ -14,6 +14,13 @@ as modules or as functions) loads the same. `trace` works on PyTorch modules
 Keras layers and models, functional or subclassed (each such layer's `call`
 wrapped for the run).
 
+A network may take several inputs (a list: float arrays go in as float32,
+integer ones as integers, e.g. the digits of a conditional model) and return
+several outputs (a tuple): every output is compared, except those the grader
+declares may vary from one run to the next (`may_vary`: a sampled code) when
+the student's do vary. In PyTorch, a value that a function between two layers
+made (an activation, a flatten) is compared where the next layer receives it.
+
 Both sides use this module: the probe (`probe_network`, in the worker) and the
 judge (`trusted_network`, `judge_network`, in the grader's process).
 """
@@ -27,6 +34,7 @@ import numpy as np
 from .judging import Mistake
 
 MAX_DIMS = 6
+INPUT_OF = "the input of "
 
 
 @dataclass
@@ -38,6 +46,7 @@ class Trace:
     final: np.ndarray
     flow: list = None       # every value seen in run order: each layer's input, then its output
     weighted: list = None   # the first output of each weight group's layer, in `groups` order
+    finals: list = None     # every output of the network (one unless it returns a tuple)
 
 
 def _numpy(t) -> np.ndarray:
@@ -48,6 +57,18 @@ def _numpy(t) -> np.ndarray:
 
 def _is_torch(net) -> bool:
     return hasattr(net, "named_modules") and hasattr(net, "register_forward_hook")
+
+
+def _inputs(x) -> list[np.ndarray]:
+    """The network's inputs as arrays: float32, or int64 for integer ones (labels)."""
+    xs = list(x) if isinstance(x, (list, tuple)) else [x]
+    return [np.asarray(a, np.int64) if np.asarray(a).dtype.kind in "biu" else np.asarray(a, np.float32)
+            for a in xs]
+
+
+def _finals(out) -> list[np.ndarray]:
+    items = out if isinstance(out, (tuple, list)) else [out]
+    return [_numpy(a).astype(np.float64) for a in items if hasattr(a, "shape")]
 
 
 def _trace_torch(net, x) -> Trace:
@@ -64,28 +85,33 @@ def _trace_torch(net, x) -> Trace:
                     seen[name] = own
                     if own and isinstance(out, torch.Tensor):
                         weighted.append(_numpy(out).astype(np.float64))
-                if args and isinstance(args[0], torch.Tensor):     # what a function between layers made
-                    flow.append(_numpy(args[0]).astype(np.float64))
+                for arg in args:                # what a function between layers made
+                    if not isinstance(arg, torch.Tensor):
+                        continue
+                    arg = _numpy(arg).astype(np.float64)
+                    flow.append(arg)
+                    last = outputs[-1][1] if outputs else None
+                    if last is not None and (last.shape != arg.shape or not np.array_equal(last, arg)):
+                        outputs.append((f"{INPUT_OF}{name}", arg))
                 if isinstance(out, torch.Tensor):
                     outputs.append((name, _numpy(out).astype(np.float64)))
                     flow.append(outputs[-1][1])
             hooks.append(module.register_forward_hook(hook))
     try:
         with torch.no_grad():
-            final = net(torch.as_tensor(np.asarray(x, np.float32)))
+            out = net(*[torch.as_tensor(a) for a in _inputs(x)])
     finally:
         for h in hooks:
             h.remove()
-    if isinstance(final, (tuple, list)):
-        final = final[0]
-    return Trace([(n, w) for n, w in seen.items() if w], outputs, _numpy(final).astype(np.float64), flow,
-                 weighted)
+    finals = _finals(out)
+    return Trace([(n, w) for n, w in seen.items() if w], outputs, finals[0], flow, weighted, finals)
 
 
 def _trace_keras(net, x) -> Trace:
     """Keras: every leaf layer's (and every layer with weights of its own) `call` wrapped for one run,
     functional and subclassed models alike (Layer.__call__ looks `call` up on the instance)."""
-    x = np.asarray(x, np.float32)
+    x = _inputs(x)
+    x = x[0] if len(x) == 1 else x
     layers = [layer for layer in net._flatten_layers(include_self=True, recursive=True)
               if type(layer).__name__ != "InputLayer"]
     seen, outputs, flow, weighted = {}, [], [], []
@@ -122,17 +148,15 @@ def _trace_keras(net, x) -> Trace:
             wrap(layer, mine)
             wrapped.append(layer)
     try:
-        final = net(x, training=False)
+        finals = _finals(net(x, training=False))
     finally:
         for layer in wrapped:
             del layer.call
-    if isinstance(final, (tuple, list)):
-        final = final[0]
-    return Trace([(n, w) for n, w in seen.items() if w], outputs, np.asarray(final, np.float64), flow, weighted)
+    return Trace([(n, w) for n, w in seen.items() if w], outputs, finals[0], flow, weighted, finals)
 
 
 def trace(net, x) -> Trace:
-    """Run `net` once on the float32 array x (in its framework's layout), in inference mode."""
+    """Run `net` once on x (an array, or a list of them; in its framework's layout), in inference mode."""
     if _is_torch(net):
         net.eval()
         return _trace_torch(net, x)
@@ -195,7 +219,8 @@ def probe_network(net, x, weights_flat, weights_table, structure=None) -> dict:
     """In the worker: the student's `net` on x before and after loading the trusted weights in run order.
 
     Returns its weight structure, and when it matches the trusted one, every layer's output and
-    the final output with the trusted weights loaded (packed: a reply holds at most 64 arrays).
+    the outputs with the trusted weights loaded (packed: a reply holds at most 64 arrays), and
+    `varies`: 1 for each output that a second run on the same input changed.
     """
     first = trace(net, x)
     groups = first.groups if structure is None else _aligned(first.groups, structure)
@@ -205,10 +230,13 @@ def probe_network(net, x, weights_flat, weights_table, structure=None) -> dict:
     if [tuple(w.shape) for w in mine] != [a.shape for a in trusted]:
         return out
     _assign(mine, trusted)
-    loaded = trace(net, x)
-    flat, table = pack(loaded.flow)
+    loaded, again = trace(net, x), trace(net, x)
+    flat, table = pack(loaded.flow + loaded.finals)
     wflat, wtable = pack(loaded.weighted)
-    out.update(outputs=flat, outputs_table=table, weighted=wflat, weighted_table=wtable, final=loaded.final)
+    fflat, ftable = pack(loaded.finals)
+    varies = [float(a.shape != b.shape or not np.array_equal(a, b)) for a, b in zip(loaded.finals, again.finals)]
+    out.update(outputs=flat, outputs_table=table, weighted=wflat, weighted_table=wtable, final=loaded.final,
+               finals=fflat, finals_table=ftable, varies=np.array(varies, np.float64))
     return out
 
 
@@ -224,13 +252,23 @@ class Reference:
     outputs: list           # [(layer name, array)]
     final: np.ndarray
     weighted: list          # each weighted layer's output, in run order
+    finals: list = None     # every output of the network
 
 
 def trusted_network(net, x) -> Reference:
     """Run the grader's own network on x (its weights as built, seeded by the caller)."""
     t = trace(net, x)
     return Reference([n for n, _ in t.groups], shapes_table(t.groups),
-                     [_numpy(w) for _, ws in t.groups for w in ws], t.outputs, t.final, t.weighted)
+                     [_numpy(w) for _, ws in t.groups for w in ws], t.outputs, t.final, t.weighted, t.finals)
+
+
+def reference_from_arrays(groups, outputs, final) -> Reference:
+    """A Reference computed without a framework (a numpy oracle of the network): `groups` [(layer name,
+    [weight arrays in the framework's layout])], `outputs` [(name, array)] in run order, the final output."""
+    weighted = [dict(outputs).get(name) for name, _ in groups]
+    return Reference([n for n, _ in groups], shapes_table(groups), [np.asarray(w) for _, ws in groups for w in ws],
+                     [(n, np.asarray(a, np.float64)) for n, a in outputs], np.asarray(final, np.float64),
+                     [np.asarray(a, np.float64) for a in weighted if a is not None])
 
 
 def call_inputs(ref: Reference, x) -> dict:
@@ -383,7 +421,7 @@ def _describe(want, got, channel_axis: int, earlier=()) -> tuple[int, str]:
                           "reference's do not: a normalization where the reference has none?")
         if w_norm and not g_norm:
             return STATISTICAL, "the reference normalizes each example's channels there (mean 0, std 1) and yours does not"
-    for name, f in (("tanh", np.tanh), ("sigmoid", lambda v: 1 / (1 + np.exp(-v)))):
+    for name, f in (("tanh", np.tanh), ("sigmoid", lambda v: 0.5 * (1 + np.tanh(0.5 * v)))):
         if _close(got, f(want)):
             return EXACT, f"it is the {name} of the reference's output: a {name} the reference does not have there?"
         if _close(f(got), want):
@@ -391,6 +429,9 @@ def _describe(want, got, channel_axis: int, earlier=()) -> tuple[int, str]:
     ratio = float(np.sum(got * want) / max(np.sum(want * want), 1e-12))
     if abs(ratio - 1) > 1e-3 and _close(got, ratio * want):
         return EXACT, f"it is the reference's output times {ratio:.4g}"
+    if got.ndim > 1 and _close(np.sort(got.reshape(len(got), -1), axis=1), np.sort(want.reshape(len(want), -1), axis=1)):
+        return EXACT, ("each example holds the reference's values in another order: a flatten, reshape or "
+                       "concatenation in another layout?")
     diff = np.abs(got - want)
     worst = np.unravel_index(np.argmax(diff), diff.shape)
     return UNNAMED, (f"it differs by up to {diff.max():.3g} (at index {list(map(int, worst))}: yours "
@@ -407,21 +448,51 @@ def _padding_before(ref: Reference, i: int, channel_axis: int) -> bool:
     return all(nxt.shape[k] < here.shape[k] for k in _spatial(here, channel_axis))
 
 
-def judge_network(ref: Reference, reply_arrays: dict, *, channel_axis: int = 1, what: str = "network") -> str:
+def _layer(name: str, whose: str = "the reference's") -> str:
+    """A reference value's name in a message: a layer, or what reaches one (made between two layers)."""
+    if name.startswith(INPUT_OF):
+        return f"{INPUT_OF}{whose} layer {name[len(INPUT_OF):]!r} (what runs between two layers)"
+    return f"{whose} layer {name!r}"
+
+
+def _differing_output(ref: Reference, reply_arrays: dict, may_vary, what: str):
+    """(index, want, got) of the first output that differs from the reference's, or None when all agree."""
+    if "finals" not in reply_arrays or ref.finals is None:
+        final = np.asarray(reply_arrays["final"], np.float64)
+        return None if _close(final, ref.final) else (0, ref.final, final)
+    finals = unpack(reply_arrays["finals"], reply_arrays["finals_table"])
+    varies = np.asarray(reply_arrays.get("varies", np.zeros(len(finals))), np.float64)
+    if len(finals) != len(ref.finals):
+        raise Mistake(f"your {what} returns {len(finals)} output(s), the reference {len(ref.finals)}")
+    for i, (want, got) in enumerate(zip(ref.finals, finals)):
+        if i < len(varies) and varies[i]:
+            if i in may_vary:
+                continue                                # a sampled output: nothing to compare it with
+            raise Mistake(f"output {i + 1} of your {what} changes from one run to the next on the same "
+                          "input: it should not be random")
+        if not _close(got, want):
+            return i, want, got
+    return None
+
+
+def judge_network(ref: Reference, reply_arrays: dict, *, channel_axis: int = 1, what: str = "network",
+                  may_vary=()) -> str:
     """Mistake naming the first layer whose output differs from the trusted network's; a line when all agree.
 
-    `channel_axis`: 1 for PyTorch (NCHW), -1 for Keras (NHWC).
+    `channel_axis`: 1 for PyTorch (NCHW), -1 for Keras (NHWC); `may_vary`: indexes of the
+    outputs (of a network returning several) that may be random, left out when they vary.
     """
     structure = np.asarray(reply_arrays.get("structure", np.zeros((0, 2 + MAX_DIMS))), np.int64)
     if structure.shape != ref.structure.shape or not np.array_equal(structure, ref.structure):
         raise Mistake(f"the trusted {what}'s weights do not fit yours: {_structure_mistake(ref, structure)}")
-    final = np.asarray(reply_arrays["final"], np.float64)
     outputs = unpack(reply_arrays["outputs"], reply_arrays["outputs_table"]) if "outputs" in reply_arrays else []
-    if _close(final, ref.final):
+    differing = _differing_output(ref, reply_arrays, tuple(may_vary), what)
+    if differing is None:
         return f"with the reference's weights, your {what} computes what the reference does"
     # The first reference layer whose output none of the values flowing through the student's network
     # reproduces (layer inputs included: an activation written as a function shows only there).
     weighted = unpack(reply_arrays["weighted"], reply_arrays["weighted_table"]) if "weighted" in reply_arrays else []
+    final = np.asarray(reply_arrays["final"], np.float64)
 
     def same(a, b):
         return a.size == b.size and _close(a.reshape(b.shape), b)
@@ -444,7 +515,7 @@ def judge_network(ref: Reference, reply_arrays: dict, *, channel_axis: int = 1, 
             used = match + 1
             continue
         first = first or name
-        where = f"your {what} first departs from it at the reference's layer {first!r}"
+        where = f"your {what} first departs from it at {_layer(first)}"
         if name in ref.names and ref.names.index(name) < len(weighted):
             k = ref.names.index(name)
             mine = weighted[k]
@@ -464,7 +535,7 @@ def judge_network(ref: Reference, reply_arrays: dict, *, channel_axis: int = 1, 
         if not candidates and _padding_before(ref, i, channel_axis):
             continue      # a padding done another way (inside the next convolution): judge that one
         if first != name:
-            where += f" (and the values differ at its layer {name!r})"
+            where += f" (and the values differ at {_layer(name, 'its')})"
         if not candidates:
             raise Mistake(f"with the reference's weights loaded, {where}: its output (shape {list(want.shape)}) "
                           "appears nowhere in yours; the values take another way there (an operation written "
@@ -477,5 +548,7 @@ def judge_network(ref: Reference, reply_arrays: dict, *, channel_axis: int = 1, 
             seen.append((rank + 1.5 if rank == EXACT else rank, text))
         how = min(seen, key=lambda f: f[0])[1]
         raise Mistake(f"with the reference's weights loaded, {where}: {how}")
-    _, how = describe_difference(ref.final, final, channel_axis)
-    raise Mistake(f"with the reference's weights loaded, every layer agrees but the output differs: {how}")
+    index, want, got = differing
+    output = f"output {index + 1}" if ref.finals and len(ref.finals) > 1 else "the output"
+    _, how = describe_difference(want, got, channel_axis)
+    raise Mistake(f"with the reference's weights loaded, every layer agrees but {output} differs: {how}")

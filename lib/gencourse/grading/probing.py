@@ -9,6 +9,8 @@ student understands; anything the student's code raises passes through as is.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 
@@ -32,3 +34,20 @@ def plain(value, dtype=np.float64) -> np.ndarray:
     elif hasattr(value, "numpy"):           # tf.Tensor, keras variables
         value = value.numpy()
     return np.asarray(value, dtype=dtype)
+
+
+@contextlib.contextmanager
+def substituted(namespace: dict, **parts):
+    """The student's names replaced by the package's own while a probe runs: for a check that judges how
+    one part composes others (so a mistake in those costs their checks only), restored afterwards."""
+    missing = object()
+    saved = {name: namespace.get(name, missing) for name in parts}
+    namespace.update(parts)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is missing:
+                namespace.pop(name, None)
+            else:
+                namespace[name] = value

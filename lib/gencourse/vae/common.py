@@ -5,8 +5,8 @@ encoder Conv2D(32,3,s2,same,relu) -> Conv2D(64,3,s2,same,relu) -> Flatten ->
 Dense(16,relu) -> z_mean, z_log_var -> Sampling; decoder Dense(7*7*64,relu) ->
 Reshape -> ConvT(64,3,s2,same,relu) -> ConvT(32,3,s2,same,relu) ->
 ConvT(1,3,same,sigmoid). The CVAE concatenates the one-hot digit to the
-flattened encoder features and to z. Both tracks use Glorot-uniform kernels and
-zero biases (Keras' defaults) so that they train to the same numbers.
+flattened encoder features and to z (`condition`). Both tracks use Glorot-uniform
+kernels and zero biases (Keras' defaults) so that they train to the same numbers.
 Loss per image: BCE summed over the 784 pixels + KL, averaged over the batch.
 """
 
@@ -56,8 +56,9 @@ class Trainer(Protocol):
 
 
 def make_trainer(track: str, config: VAEConfig, device: str = "auto", **parts) -> Trainer:
-    """The model of one framework ("tf" or "torch") on `device`; `parts` (sampling=, kl_fn=) replace
-    the package's own (the grader plugs a student's in)."""
+    """The model of one framework ("tf" or "torch") on `device`; `parts` replace the package's own
+    (encoder=, decoder=, sampling=, conditioning=, and model_class= in Keras or step= in PyTorch):
+    the grader and the notebooks plug a student's in."""
     if track == "tf":
         from .tf_track import TFVAE
         return TFVAE(config, device, **parts)

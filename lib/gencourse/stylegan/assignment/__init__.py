@@ -2,6 +2,10 @@
 
 Parts (nbgrader grade_ids) and what judges them:
 
+- `equalized`, `mapping`, `losses`, `frechet`: see `gan_checks` (the equalized
+  learning rate and its gradient, the mapping network by `grading.networks`
+  against a numpy oracle with its weights loaded, the non-saturating and
+  logistic losses, R1 and its gradient for D's weights, the Fréchet distance);
 - `adain`: AdaptiveInstanceNorm(channels, w_dim, eps) with the grader's affine
   map A loaded into its given `style`: (1 + y_s) * instance_norm(x) + y_b
   against `reference.adaptive_instance_norm`, the gradient reaching w, and the
@@ -21,7 +25,7 @@ from __future__ import annotations
 from ...grading.contract import Assignment, per_track
 
 TRACKS = ("tf", "torch")
-PARTS = ["adain", "noise", "mixing", "truncation"]
+PARTS = ["equalized", "mapping", "adain", "noise", "mixing", "truncation", "losses", "frechet"]
 
 
 def assignments() -> list[Assignment]:

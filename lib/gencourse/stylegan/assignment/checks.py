@@ -15,6 +15,7 @@ import numpy as np
 
 from ...grading import Case, Check, Mistake, close, first_match, get, make_check, ok_reply, show, unflatten
 from ...reference import stylegan as ref
+from . import gan_checks as g
 from ...weights import assign
 
 TRAINING_PART = "training"
@@ -391,6 +392,18 @@ NOISE_CASES = [noise_case(41, (4, 8, 8, 6)), noise_case(42, (2, 5, 7, 3))]
 
 def visible_checks(track: str) -> list[Check]:
     return [
+        make_check("Equalized dense layer: the stored weights start N(0, 1/lr_mul^2), the bias at zero", "equalized", 1,
+                   "equalized", [g.equalized_case(71, 4, 512, 64, 0.01), g.equalized_case(72, 4, 256, 32, 1.0)],
+                   g.judge_equalized_init),
+        make_check("Equalized dense layer: y = x (W lr_mul gain / sqrt(in))^T + b lr_mul, and the stored weight's gradient",
+                   "equalized", 2, "equalized",
+                   [g.equalized_case(73, 5, 12, 7, 0.01), g.equalized_case(74, 3, 9, 4, 1.0, gain=1.0)],
+                   g.judge_equalized_forward),
+        make_check("MappingNetwork: pixel norm, then n_layers x (equalized dense with lr_mul 0.01, LeakyReLU 0.2)",
+                   "mapping", 4, "mapping",
+                   lambda: [g.mapping_inputs(track, g.mapping_case(81, 6, 16, 16, 8)),
+                            g.mapping_inputs(track, g.mapping_case(82, 4, 12, 20, 3))],
+                   g.judge_mapping(track)),
         make_check("AdaIN: (1 + y_s) * instance_norm(x) + y_b, and gradients reaching w", "adain", 4, "adain",
                    [adain_case(11, (4, 6, 6, 8), 16), adain_case(12, (3, 3, 3, 5), 8)], judge_adain),
         make_check("AdaIN: the epsilon, on a constant channel and one of tiny variance (eps=1e-3)", "adain", 1,
@@ -406,6 +419,17 @@ def visible_checks(track: str) -> list[Check]:
         make_check("Truncation: w_avg + psi (w - w_avg) on the layers below the cutoff", "truncation", 2, "trunc",
                    [truncation_case(61, 3, 8, 4, 0.7, 4), truncation_case(62, 2, 6, 3, 0.5, None)],
                    judge_truncation),
+        make_check("generator_loss: the non-saturating loss, mean softplus(-D(G(z)))", "losses", 1, "loss_values",
+                   [g.logits_case(91, 16), g.logits_case(92, 5, 10.0, extreme=True)], g.judge_generator_loss),
+        make_check("discriminator_loss: the logistic loss on logits", "losses", 1, "loss_values",
+                   [g.logits_case(93, 16), g.logits_case(94, 5, 10.0, extreme=True)], g.judge_discriminator_loss),
+        make_check("r1_penalty: gamma / 2 * E |grad_x D(x)|^2 on the reals, differentiable for D's weights",
+                   "losses", 2, "r1", [g.r1_case(95, 6), g.r1_case(96, 3, (5, 3), 1.0)], g.judge_r1),
+        make_check("discriminator_objective: the logistic loss plus R1 on the reals", "losses", 1, "d_objective",
+                   [g.r1_case(97, 4)], g.judge_d_objective),
+        make_check("frechet_distance: |mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2))", "frechet", 3, "frechet",
+                   [g.frechet_case(101, 5), g.frechet_case(102, 6, rank=3), g.frechet_case(103, 4, same=True)],
+                   g.judge_frechet),
         make_check("Fitting with your AdaIN and noise: the synthesis network learns 16 digits", TRAINING_PART, 3,
                    "fit", lambda: [fit_case(VISIBLE_FIT)], judge_fit(track, VISIBLE_FIT), slow=True),
     ]

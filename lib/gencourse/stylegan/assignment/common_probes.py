@@ -50,3 +50,25 @@ def ordered(trusted: list, swapped: list[tuple], weights_of) -> list:
             done.add(id(old))
             out += list(weights_of(new))
     return out
+
+
+# --------------------------------------------------------------------- probes both tracks share
+
+def losses(ns, tensor, d_real, d_fake) -> dict:
+    """The student's generator_loss and discriminator_loss on the given logits (`tensor`: array -> tensor)."""
+    from ...grading.probing import part, plain
+
+    return {"g_loss": plain(part(ns, "generator_loss")(tensor(d_fake))),
+            "d_loss": plain(part(ns, "discriminator_loss")(tensor(d_real), tensor(d_fake)))}
+
+
+def frechet(ns, mu1, sigma1, mu2, sigma2) -> dict:
+    """The student's frechet_distance on numpy moments; a complex result comes back as its real part, flagged."""
+    import numpy as np
+
+    from ...grading.probing import part
+
+    value = np.asarray(part(ns, "frechet_distance")(np.array(mu1), np.array(sigma1), np.array(mu2),
+                                                    np.array(sigma2)))
+    is_complex = np.iscomplexobj(value)
+    return {"fd": np.real(value).astype(np.float64), "is_complex": np.array(float(is_complex))}

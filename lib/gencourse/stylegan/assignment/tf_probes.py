@@ -17,9 +17,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from ...grading.probing import part, plain, scalar  # noqa: E402
+from ...grading.probing import part, plain, scalar, substituted  # noqa: E402
 from ...weights import to_flat  # noqa: E402
-from .common_probes import FIT_NETWORK, ordered, plug  # noqa: E402
+from .common_probes import FIT_NETWORK, frechet, losses, ordered, plug  # noqa: E402, F401 (frechet: a probe)
 
 
 def _t(a):
@@ -130,3 +130,83 @@ def fit(ns, ws, targets, iterations, learning_rate, seed):
     history = [float(step()) for _ in range(scalar(iterations))]
     return {"weights": to_flat(weights),
             "history": np.array(history)}
+
+
+# --------------------------------------------------------------------- equalized lr, mapping, losses
+
+def equalized(ns, x, weight, bias, r, gain, lr_mul, seed):
+    """A fresh EqualizedDense's stored kernel and bias, then its output and gradients with the grader's W, b.
+
+    Kernels are Keras' [in, out]; they travel in the grader's [out, in] layout."""
+    cls = part(ns, "EqualizedDense")
+    out_f, in_f = np.shape(weight)
+    keras.utils.set_random_seed(scalar(seed))
+    layer = cls(in_f, out_f, gain=scalar(gain, float), lr_mul=scalar(lr_mul, float))
+    out = {"init_weight": plain(layer.kernel).T, "init_bias": plain(layer.bias)}
+    layer.kernel.assign(np.asarray(weight, np.float32).T)
+    layer.bias.assign(np.asarray(bias, np.float32))
+    with tf.GradientTape() as tape:
+        y = layer(_t(x))
+        total = tf.reduce_sum(tf.cast(y, tf.float32) * _t(r)) if tf.is_tensor(y) else None
+    grads = [None, None] if total is None else tape.gradient(total, [layer.kernel, layer.bias])
+    out.update(y=plain(y), missing=np.array([g is None for g in grads], np.float64),
+               grad_w=np.zeros(np.shape(weight)) if grads[0] is None else plain(grads[0]).T,
+               grad_b=np.zeros(np.shape(bias)) if grads[1] is None else plain(grads[1]))
+    return out
+
+
+def mapping(ns, z, z_dim, w_dim, n_layers, seed, x, weights_flat, weights_table, structure):
+    """The student's MappingNetwork, built with the package's equalized layer, with the package's weights
+    loaded in run order (grading.networks)."""
+    from ...grading.networks import probe_network
+
+    from ..tf_models import EqualizedDense
+
+    keras.utils.set_random_seed(scalar(seed))
+    with substituted(ns, EqualizedDense=EqualizedDense):     # the package's layer: this check judges the network
+        net = part(ns, "MappingNetwork")(scalar(z_dim), scalar(w_dim), scalar(n_layers))
+    return probe_network(net, x, weights_flat, weights_table, structure)
+
+
+def loss_values(ns, d_real, d_fake):
+    return losses(ns, _t, d_real, d_fake)
+
+
+class QuadraticD(keras.layers.Layer):
+    """D(x) = sum_p (a x^2 + c x) + b per image of [N, H, W, 1]: its input gradient is 2 a x + c."""
+
+    def __init__(self, a, c, b):
+        super().__init__()
+        self.a = self.add_weight(shape=np.shape(a), initializer=keras.initializers.Constant(np.asarray(a)))
+        self.c = self.add_weight(shape=np.shape(c), initializer=keras.initializers.Constant(np.asarray(c)))
+        self.b = self.add_weight(shape=(), initializer=keras.initializers.Constant(float(np.asarray(b))))
+
+    def call(self, x):
+        x = x[..., 0]
+        return tf.reduce_sum(self.a * x ** 2 + self.c * x, axis=(1, 2))[:, None] + self.b
+
+
+def _images(a):
+    return _t(np.asarray(a, np.float32)[..., None])
+
+
+def r1(ns, reals, fakes, a, c, b, gamma):
+    """The student's r1_penalty(D, reals, gamma), and its gradient for D's weight a (None: cut from the graph)."""
+    d = QuadraticD(a, c, b)
+    with tf.GradientTape() as outer:
+        value = part(ns, "r1_penalty")(d, _images(reals), scalar(gamma, float))
+        total = tf.reduce_sum(tf.cast(value, tf.float32)) if tf.is_tensor(value) else None
+    grad = None if total is None else outer.gradient(total, d.a)
+    return {"r1": plain(value), "missing": np.array(float(grad is None)),
+            "grad_a": np.zeros(np.shape(a)) if grad is None else plain(grad)}
+
+
+def d_objective(ns, reals, fakes, a, c, b, gamma):
+    """The student's discriminator_objective, with the package's loss and R1 in its namespace: this check
+    judges what the objective is made of."""
+    from ..tf_models import discriminator_loss, r1_penalty
+
+    with substituted(ns, discriminator_loss=discriminator_loss, r1_penalty=r1_penalty):
+        value = part(ns, "discriminator_objective")(QuadraticD(a, c, b), _images(reals), _images(fakes),
+                                                    scalar(gamma, float))
+    return {"objective": plain(value)}

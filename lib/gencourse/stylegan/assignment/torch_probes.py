@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ...grading.probing import part, plain, scalar
+from ...grading.probing import part, plain, scalar, substituted
 from ...weights import to_flat
-from .common_probes import FIT_NETWORK, ordered, plug
+from .common_probes import FIT_NETWORK, frechet, losses, ordered, plug  # noqa: F401 (frechet: a probe)
 
 
 def _nchw(a, grad=False):
@@ -136,3 +136,84 @@ def fit(ns, ws, targets, iterations, learning_rate, seed):
         history.append(float(loss.detach()))
     return {"weights": to_flat(weights),
             "history": np.array(history)}
+
+
+# --------------------------------------------------------------------- equalized lr, mapping, losses
+
+def equalized(ns, x, weight, bias, r, gain, lr_mul, seed):
+    """A fresh EqualizedLinear's stored weights, then its output and gradients with the grader's W and b."""
+    cls = part(ns, "EqualizedLinear")
+    out_f, in_f = np.shape(weight)
+    torch.manual_seed(scalar(seed))
+    layer = cls(in_f, out_f, gain=scalar(gain, float), lr_mul=scalar(lr_mul, float))
+    out = {"init_weight": plain(layer.weight), "init_bias": plain(layer.bias)}
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(np.asarray(weight, np.float32)))
+        layer.bias.copy_(torch.from_numpy(np.asarray(bias, np.float32)))
+    y = layer(torch.from_numpy(np.asarray(x, np.float32)))
+    grads = [None, None]
+    if isinstance(y, torch.Tensor) and y.requires_grad:
+        grads = torch.autograd.grad((y * torch.from_numpy(np.asarray(r, np.float32))).sum(),
+                                    [layer.weight, layer.bias], allow_unused=True)
+    out.update(y=plain(y), missing=np.array([g is None for g in grads], np.float64),
+               grad_w=np.zeros(np.shape(weight)) if grads[0] is None else plain(grads[0]),
+               grad_b=np.zeros(np.shape(bias)) if grads[1] is None else plain(grads[1]))
+    return out
+
+
+def mapping(ns, z, z_dim, w_dim, n_layers, seed, x, weights_flat, weights_table, structure):
+    """The student's MappingNetwork, built with the package's equalized layer, with the package's weights
+    loaded in run order (grading.networks)."""
+    from ...grading.networks import probe_network
+
+    from ..torch_models import EqualizedLinear
+
+    torch.manual_seed(scalar(seed))
+    with substituted(ns, EqualizedLinear=EqualizedLinear):     # the package's layer: this check judges the network
+        net = part(ns, "MappingNetwork")(scalar(z_dim), scalar(w_dim), scalar(n_layers))
+    return probe_network(net, x, weights_flat, weights_table, structure)
+
+
+def loss_values(ns, d_real, d_fake):
+    return losses(ns, lambda a: torch.from_numpy(np.asarray(a, np.float32)), d_real, d_fake)
+
+
+class QuadraticD(torch.nn.Module):
+    """D(x) = sum_p (a x^2 + c x) + b per image of [N, 1, H, W]: its input gradient is 2 a x + c."""
+
+    def __init__(self, a, c, b):
+        super().__init__()
+        self.a = torch.nn.Parameter(torch.from_numpy(np.asarray(a, np.float32)))
+        self.c = torch.nn.Parameter(torch.from_numpy(np.asarray(c, np.float32)))
+        self.b = torch.nn.Parameter(torch.tensor(float(np.asarray(b))))
+
+    def forward(self, x):
+        return (self.a * x[:, 0] ** 2 + self.c * x[:, 0]).sum(dim=(1, 2)).unsqueeze(1) + self.b
+
+
+def _images(a):
+    return torch.from_numpy(np.asarray(a, np.float32))[:, None]
+
+
+def r1(ns, reals, fakes, a, c, b, gamma):
+    """The student's r1_penalty(D, reals, gamma), and its gradient for D's weight a (None: cut from the graph)."""
+    d = QuadraticD(a, c, b)
+    value = part(ns, "r1_penalty")(d, _images(reals), scalar(gamma, float))
+    grad = None
+    if isinstance(value, torch.Tensor) and value.requires_grad:
+        (grad,) = torch.autograd.grad(value.sum(), [d.a], allow_unused=True)
+    return {"r1": plain(value), "missing": np.array(float(grad is None)),
+            "grad_a": np.zeros(np.shape(a)) if grad is None else plain(grad)}
+
+
+def d_objective(ns, reals, fakes, a, c, b, gamma):
+    """The student's discriminator_objective, with the package's loss and R1 in its namespace: this check
+    judges what the objective is made of."""
+    from ..torch_models import discriminator_loss, r1_penalty
+
+    with substituted(ns, discriminator_loss=discriminator_loss, r1_penalty=r1_penalty):
+        value = part(ns, "discriminator_objective")(QuadraticD(a, c, b), _images(reals), _images(fakes),
+                                                    scalar(gamma, float))
+    return {"objective": plain(value)}
+
+

@@ -1,0 +1,89 @@
+"""Notebook benchmark: each solution notebook run top to bottom, as a student runs it, timed.
+
+The assignment issues promise a run time at each notebook's default setting (VAE and
+StyleGAN under 10 minutes, CycleGAN under 15, on 2 CPU cores); the tests run the
+notebooks only at their quick setting. This runs `solutions/<name>/<name>_<track>.ipynb`
+with nbclient in a fresh kernel, in a temporary folder, with the real MNIST files of
+`--data-dir` and one thread per framework (the machine's other core stays free, as in
+the tests), and prints the total and the slowest cells (nbclient's own timing).
+
+Usage: python benchmarks/notebooks.py [--assignments vae,cyclegan,stylegan] [--tracks tf,torch]
+       [--threads 1] [--env GENCOURSE_EPOCHS=1 ...] [--slowest 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data" / "mnist"
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+
+
+def cell_seconds(cell) -> float:
+    timing = cell.get("metadata", {}).get("execution", {})
+    start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+    if not (start and end):
+        return 0.0
+    parse = datetime.datetime.fromisoformat
+    return (parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds()
+
+
+def run_notebook(path: Path, env: dict) -> tuple[float, list]:
+    """(wall seconds, [(seconds, first line of the cell)]) of one top-to-bottom run."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    start = time.perf_counter()
+    try:
+        with tempfile.TemporaryDirectory() as work:
+            NotebookClient(nb, timeout=3600, kernel_name="python3",
+                           resources={"metadata": {"path": work}}).execute()
+    finally:
+        for k, v in old.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    cells = [(cell_seconds(c), (c.source.strip().splitlines() or [""])[0][:60])
+             for c in nb.cells if c.cell_type == "code"]
+    return time.perf_counter() - start, sorted(cells, reverse=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--assignments", default="vae,cyclegan,stylegan")
+    ap.add_argument("--tracks", default="tf,torch")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--data-dir", default=str(SHARED))
+    ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                    help="a setting for the notebooks (a quick setting, say); repeatable")
+    ap.add_argument("--slowest", type=int, default=3, help="how many of the slowest cells to list")
+    args = ap.parse_args()
+    env = {k: str(args.threads) for k in THREAD_VARS}
+    env["GENCOURSE_DATA"] = args.data_dir
+    for item in args.env:
+        if "=" not in item:
+            ap.error(f"--env {item!r}: expected KEY=VALUE")
+        key, value = item.split("=", 1)
+        env[key] = value
+    print(f"solution notebooks top to bottom, {args.threads} thread(s) per framework, {os.cpu_count()} cores"
+          + (f", {' '.join(args.env)}" if args.env else ", default settings"))
+    print(f"{'notebook':22} {'minutes':>8}  slowest cells")
+    for name in args.assignments.split(","):
+        for track in args.tracks.split(","):
+            path = ROOT / "solutions" / name / f"{name}_{track}.ipynb"
+            if not path.is_file():
+                ap.error(f"{path}: no such solution notebook")
+            wall, cells = run_notebook(path, env)
+            slow = "; ".join(f"{s:.0f} s {line!r}" for s, line in cells[:args.slowest])
+            print(f"{path.name:22} {wall / 60:8.1f}  {slow}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

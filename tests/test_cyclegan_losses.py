@@ -153,3 +153,20 @@ def test_keras_cycle_identity_objective_match_oracle(rng, tfm):
                                   lambda_cycle=10.0, lambda_identity=0.5, same_a=lambda: sa,
                                   same_b=lambda: sb).values())
         assert rel_err(got, ref.generator_objective(d1, d2, ra, ca, rb, cb, sa, sb, gan_mode=mode)) < 1e-5
+
+
+# ---------------------------------------------------------------- the semantic-consistency loss (CyCADA)
+
+def test_semantic_oracle_is_the_cross_entropy_and_stable():
+    logits, labels = np.array([[2.0, 0.0], [0.0, 0.0]]), np.array([0, 1])
+    want = -(np.log(np.exp(2) / (np.exp(2) + 1)) + np.log(0.5)) / 2
+    assert ref.semantic_consistency_loss(logits, labels) == pytest.approx(want)
+    assert ref.semantic_consistency_loss(logits, labels, 3.0) == pytest.approx(3 * want)
+    assert ref.semantic_consistency_loss(np.array([[1000.0, -1000.0]]), np.array([1])) == pytest.approx(2000.0)
+
+
+def test_both_tracks_semantic_losses_match_the_oracle(rng, tfm):
+    logits, labels = rng.normal(0, 3, (6, 10)).astype(np.float32), rng.integers(0, 10, 6)
+    want = ref.semantic_consistency_loss(logits, labels, 2.0)
+    assert rel_err(tm.semantic_consistency_loss(torch.from_numpy(logits), torch.from_numpy(labels), 2.0), want) < 1e-5
+    assert rel_err(tfm.semantic_consistency_loss(logits, labels, 2.0), want) < 1e-5

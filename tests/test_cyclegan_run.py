@@ -111,6 +111,37 @@ def test_both_tracks_take_the_same_step():
         np.testing.assert_allclose(kt.translate(x, direction), pt.translate(x, direction), atol=2e-4)
 
 
+def test_both_tracks_take_the_same_semantic_step():
+    """With the same linear classifiers (one channel: both layouts flatten alike), the semantic terms
+    come out the same in both tracks, and the step refuses to run without labels."""
+    pytest.importorskip("tensorflow")
+    import keras
+
+    from gencourse.cyclegan.convert import torch_to_keras
+    from gencourse.cyclegan.tf_track import TFCycleGAN
+    from gencourse.cyclegan.torch_track import TorchCycleGAN
+
+    config = CycleGANConfig(**{**TINY, "pool_size": 0, "semantic_weight": 2.0})
+    pt, kt = TorchCycleGAN(config, "cpu"), TFCycleGAN(config, "cpu", jit=False)
+    for k in pt.nets:
+        torch_to_keras(pt.nets[k], kt.nets[k])
+    rng = np.random.default_rng(5)
+    for side in "AB":
+        w, c = rng.normal(0, 0.3, (144, 10)).astype(np.float32), rng.normal(0, 0.1, 10).astype(np.float32)
+        linear = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(144, 10))
+        linear[1].weight.data, linear[1].bias.data = torch.from_numpy(w.T.copy()), torch.from_numpy(c)
+        dense = keras.Sequential([keras.Input((12, 12, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
+        dense.layers[-1].set_weights([w, c])
+        pt.classifiers[side], kt.classifiers[side] = linear.requires_grad_(False), dense
+    a, b, la, lb = _batch(2), _batch(3), np.array([0, 1, 2, 3]), np.array([9, 8, 7, 6])
+    lt, lk = pt.train_step(a, b, la, lb), kt.train_step(a, b, la, lb)
+    assert {"semantic_A", "semantic_B"} <= set(lt) and lt["semantic_A"] > 0
+    for k in lt:
+        assert lk[k] == pytest.approx(lt[k], rel=1e-4, abs=1e-6), k
+    with pytest.raises(ValueError, match="labels of both batches"):
+        pt.train_step(a, b)
+
+
 def test_tf_checkpoint_restores_weights_optimizers_and_pools(tmp_path):
     """A Keras run saved after two steps and loaded into a fresh model takes the same third step."""
     pytest.importorskip("tensorflow")
@@ -176,6 +207,23 @@ def test_run_writes_figures_and_metrics(tiny_digits, tmp_path):
     assert saved["history"] == m["history"] and saved["config"]["ngf"] == 4
     assert (tmp_path / "translations.png").stat().st_size > 1000
     assert (tmp_path / "loss_curves.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("track", ["torch", "tf"])
+def test_a_semantic_run_trains_each_domains_classifier_first(tiny_digits, tmp_path, track):
+    if track == "tf":
+        pytest.importorskip("tensorflow")
+    m = train(track, data=tiny_digits, out=tmp_path, progress=False, steps_per_epoch=2, epochs=1,
+              decay_epochs=0, semantic_weight=1.0, **TINY)
+    assert 0 <= m["semantic_classifier_accuracy_A"] <= 1 and 0 <= m["semantic_classifier_accuracy_B"] <= 1
+    assert m["history"][0]["semantic_A"] > 0 and m["config"]["semantic_weight"] == 1.0
+
+
+def test_a_semantic_run_needs_labels(tmp_path):
+    a = ArrayDomain(np.zeros((4, 12, 12), np.uint8), name="A")
+    with pytest.raises(ValueError, match="labelled domains"):
+        train("torch", data=CycleData(a, a, a, a, "no labels"), out=tmp_path, progress=False, steps_per_epoch=1,
+              epochs=1, decay_epochs=0, semantic_weight=1.0, **TINY)
 
 
 def test_digits_defaults_shrink_the_patchgan_to_fit_the_digit():
@@ -247,3 +295,19 @@ def test_command_rejects_a_size_the_generator_cannot_take(image_folder, tmp_path
     assert main(["train", "cyclegan", "--track", "torch", "--dataset", f"folder:{image_folder}",
                  "--image-size", "30", "--out", str(tmp_path / "o")]) == 2
     assert "divisible by 4" in capsys.readouterr().err
+
+
+def test_history_pool_on_tensors_keeps_the_graph_of_the_fakes_it_hands_back():
+    """The notebook's pool (the reference's ImagePool on tensors): a kept fake is the fake itself, graph and all
+    (D's step must detach it); a swapped one is an older image, detached; the swaps are those of ImagePool."""
+    from gencourse.cyclegan.torch_track import HistoryPool
+
+    pool = HistoryPool(2, seed=3)
+    first = torch.zeros(2, 1, 2, 2, requires_grad=True) + 1.0
+    assert torch.equal(pool.query(first), first)                    # filling: returned as they came
+    fakes = (torch.arange(8.0).reshape(8, 1, 1, 1) + 10).expand(8, 1, 2, 2).clone().requires_grad_() * 1.0
+    out = pool.query(fakes)
+    swapped = torch.from_numpy(pool.pool.swapped)
+    assert swapped.any() and not swapped.all()
+    assert torch.all(out[swapped] != fakes[swapped]) and torch.equal(out[~swapped], fakes[~swapped])
+    assert out.requires_grad and out[~swapped].grad_fn is not None

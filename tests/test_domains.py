@@ -385,3 +385,19 @@ def test_digits_domains(mnist):
 def test_digits_domains_at_32(mnist):
     d = digits_domains(size=32, mnist=mnist)
     assert d.train_a.images.shape[1:] == d.test_b.images.shape[1:] == (32, 32, 1)
+
+
+def test_sklearn_digits_are_read_without_importing_scikit_learn():
+    """The grader builds its digits batches before the worker starts: scikit-learn's import alone is 120 MB."""
+    import subprocess
+    import sys
+
+    from sklearn.datasets import load_digits
+
+    from gencourse.data.domains import sklearn_digits
+
+    images, labels = sklearn_digits()
+    digits = load_digits()
+    assert np.array_equal(images, digits.images) and np.array_equal(labels, digits.target)
+    code = "import sys; from gencourse.data.domains import sklearn_digits; sklearn_digits(); print('sklearn' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

@@ -183,6 +183,84 @@ def test_keras_subclassed_layers_are_traced_in_run_order():
         judge_network(ref, bad, channel_axis=-1)
 
 
+class Padded(nn.Module):
+    """Reflection pad 2, conv 5x5, instance norm, ReLU, then x + [reflect pad 1, conv 3x3, norm](x), then
+    reflect pad 1, conv 3x3, tanh."""
+
+    def __init__(self, pad=nn.ReflectionPad2d, fused=False, residual=True, tanh=True, affine=False):
+        super().__init__()
+        self.stem = nn.Sequential(*([nn.Conv2d(2, 6, 5, padding=2)] if fused else [pad(2), nn.Conv2d(2, 6, 5)]),
+                                  nn.InstanceNorm2d(6, affine=affine), nn.ReLU())
+        self.block = nn.Sequential(pad(1), nn.Conv2d(6, 6, 3), nn.InstanceNorm2d(6, affine=affine))
+        self.out = nn.Sequential(pad(1), nn.Conv2d(6, 2, 3))
+        self.residual, self.tanh = residual, tanh
+
+    def forward(self, x):
+        h = self.stem(x)
+        h = self.out(h + self.block(h) if self.residual else self.block(h))
+        return torch.tanh(h) if self.tanh else h
+
+
+@pytest.mark.parametrize("change, hint", [
+    ({"pad": nn.ZeroPad2d}, "outer 2 pixel(s) are zero in yours but not in the reference's: zero padding"),
+    ({"pad": nn.ReplicationPad2d}, "only the outer 2 pixel(s) differ: another padding at the image border"),
+    ({"fused": True}, "at the reference's layer 'stem.0' (and the values differ at its layer 'stem.1'): the inside "
+                      "agrees and only the outer 2 pixel(s) differ"),
+    ({"residual": False}, "at the input of the reference's layer 'out.0' (what runs between two layers): it is the "
+                          "reference's value minus the output of the reference's layer 'stem.3': a skip (residual) "
+                          "connection missing"),
+    ({"tanh": False}, "the reference applies a tanh there and yours does not"),
+])
+def test_padding_skips_and_a_missing_last_activation_are_named(change, hint):
+    torch.manual_seed(0)
+    x = np.random.default_rng(3).normal(size=(2, 2, 12, 12)).astype(np.float32)
+    ref = trusted_network(Padded(), x)
+    inputs = call_inputs(ref, x)
+    with pytest.raises(Mistake) as e:
+        judge_network(ref, probe_network(Padded(**change), *(inputs[k] for k in
+                                         ("x", "weights_flat", "weights_table", "structure"))), channel_axis=1)
+    assert hint in str(e.value), str(e.value)
+
+
+def test_affine_parameters_on_every_normalization_are_named():
+    torch.manual_seed(0)
+    x = np.random.default_rng(3).normal(size=(2, 2, 12, 12)).astype(np.float32)
+    ref = trusted_network(Padded(), x)
+    inputs = call_inputs(ref, x)
+    with pytest.raises(Mistake, match="2 layers with weights hold a learned scale and offset per channel .* affine"):
+        judge_network(ref, probe_network(Padded(affine=True), *(inputs[k] for k in
+                                         ("x", "weights_flat", "weights_table", "structure"))), channel_axis=1)
+
+
+def test_values_moved_by_one_pixel_are_named():
+    from gencourse.grading.networks import describe_difference
+
+    want = np.random.default_rng(4).normal(size=(1, 3, 10, 10))
+    named, text = describe_difference(want, np.roll(want, (1, 1), axis=(2, 3)), channel_axis=1)
+    assert named and "moved by (1, 1) pixels" in text
+
+
+def test_layers_without_weights_written_as_functions_agree():
+    """Padding, normalization and activation as functions between the convolutions: their outputs show
+    nowhere, the next convolution's input does."""
+    class Functional(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.c2, self.c3 = nn.Conv2d(2, 6, 5), nn.Conv2d(6, 6, 3), nn.Conv2d(6, 2, 3)
+
+        def forward(self, x):
+            pad = lambda t, p: F.pad(t, (p, p, p, p), mode="reflect")  # noqa: E731
+            h = F.relu(F.instance_norm(self.c1(pad(x, 2))))
+            return torch.tanh(self.c3(pad(h + F.instance_norm(self.c2(pad(h, 1))), 1)))
+
+    torch.manual_seed(0)
+    x = np.random.default_rng(3).normal(size=(2, 2, 12, 12)).astype(np.float32)
+    ref = trusted_network(Padded(), x)
+    inputs = call_inputs(ref, x)
+    reply = probe_network(Functional(), *(inputs[k] for k in ("x", "weights_flat", "weights_table", "structure")))
+    assert "computes what the reference does" in judge_network(ref, reply, channel_axis=1)
+
+
 class TwoHeads(nn.Module):
     """Image and an integer label in; (mean, log-variance, a sample) out, like a VAE's encoder."""
 

@@ -78,6 +78,7 @@ class CycleGANConfig:
     epochs: int = 100                  # at the constant rate, then
     decay_epochs: int = 100            # linear decay to zero
     d_layers: int = 3                  # stride-2 convolutions of the PatchGAN (3: 70x70)
+    semantic_weight: float = 0.0       # CyCADA's semantic-consistency loss (0: the paper's CycleGAN)
     seed: int = 0
 
     def __post_init__(self):
@@ -176,12 +177,14 @@ class ImagePool:
     def __init__(self, size: int = 50, seed: int = 0):
         self.size, self.images = size, []
         self.rng = np.random.default_rng(seed)
+        self.swapped = np.zeros(0, bool)     # which images of the last query were older ones
 
     def query(self, fakes: np.ndarray) -> np.ndarray:
+        self.swapped = np.zeros(len(fakes), bool)
         if self.size == 0:
             return fakes
         out = []
-        for image in fakes:
+        for i, image in enumerate(fakes):
             if len(self.images) < self.size:
                 self.images.append(image.copy())
                 out.append(image)
@@ -189,6 +192,7 @@ class ImagePool:
                 k = int(self.rng.integers(self.size))
                 out.append(self.images[k])
                 self.images[k] = image.copy()
+                self.swapped[i] = True
             else:
                 out.append(image)
         return np.stack(out)
@@ -203,7 +207,8 @@ class ImagePool:
 
 
 def generator_terms(part, d_b_fake_b, d_a_fake_a, real_a, rec_a, real_b, rec_b, *, gan_mode: str,
-                    lambda_cycle: float, lambda_identity: float, same_a=None, same_b=None) -> dict:
+                    lambda_cycle: float, lambda_identity: float, same_a=None, same_b=None,
+                    semantic_weight: float = 0.0, semantic_a=None, semantic_b=None) -> dict:
     """What G and F minimize together, term by term: the paper's equation (3) plus the identity terms
     (gencourse.reference.cyclegan.generator_objective is their sum). `part(name)` is a track's loss
     function of that name (or a student's); `same_a` / `same_b` are called for F(a) and G(b) only
@@ -214,4 +219,8 @@ def generator_terms(part, d_b_fake_b, d_a_fake_a, real_a, rec_a, real_b, rec_b, 
     if lambda_identity and same_a is not None and same_b is not None:
         terms["identity_A"] = idt(real_a, same_a(), lambda_cycle, lambda_identity)
         terms["identity_B"] = idt(real_b, same_b(), lambda_cycle, lambda_identity)
+    if semantic_weight and semantic_a is not None and semantic_b is not None:
+        sem = part("semantic_consistency_loss")
+        terms["semantic_A"] = sem(*semantic_a(), semantic_weight)
+        terms["semantic_B"] = sem(*semantic_b(), semantic_weight)
     return terms

@@ -211,3 +211,32 @@ def identity_loss(real, same, lambda_cycle: float = LAMBDA_CYCLE,
     """lambda_identity * lambda * mean |G(y) - y|."""
     return lambda_identity * lambda_cycle * ops.mean(
         ops.abs(ops.convert_to_tensor(real, "float32") - same))
+
+
+def semantic_consistency_loss(logits, labels, weight: float = 1.0):
+    """weight * mean cross-entropy of a frozen classifier's logits [N, 10] on translated images against
+    the labels of the images they came from (CyCADA's L_sem, Hoffman et al. 2018)."""
+    logits = ops.convert_to_tensor(logits, "float32")
+    return weight * ops.mean(ops.sparse_categorical_crossentropy(ops.cast(labels, "int32"), logits, from_logits=True))
+
+
+def build_digit_cnn(size: int = 28, channels: int = 1, classes: int = 10) -> keras.Model:
+    """The semantic loss's classifier (as torch_models.DigitCNN): conv 32, pool, conv 64, pool, dense 128, 10."""
+    inputs = keras.Input((size, size, channels))
+    x = layers.MaxPooling2D()(layers.Conv2D(32, 3, padding="same", activation="relu")(inputs))
+    x = layers.MaxPooling2D()(layers.Conv2D(64, 3, padding="same", activation="relu")(x))
+    x = layers.Dense(128, activation="relu")(layers.Flatten()(x))
+    return keras.Model(inputs, layers.Dense(classes)(x), name="digit_cnn")
+
+
+def train_digit_cnn(images, labels, epochs: int = 10, batch: int = 64, seed: int = 0) -> keras.Model:
+    """A digit CNN fitted on images NHWC in [-1, 1] of one domain (Adam 1e-3), frozen."""
+    import numpy as np
+
+    keras.utils.set_random_seed(seed)
+    images = np.asarray(images, np.float32)
+    net = build_digit_cnn(images.shape[1], images.shape[3])
+    net.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    net.fit(images, np.asarray(labels, np.int64), batch_size=batch, epochs=epochs, verbose=0, shuffle=True)
+    net.trainable = False
+    return net

@@ -29,6 +29,17 @@ from .common import CycleGANConfig, ImagePool, generator_terms  # noqa: E402
 NETS = ("G", "F", "D_A", "D_B")
 
 
+class HistoryPool:
+    """The history pool on TF tensors NHWC (the notebook's training step, between its two compiled steps):
+    `query(fakes)` gives back each fake or, once the pool is full and with probability 1/2, an older one."""
+
+    def __init__(self, size: int = 50, seed: int = 0):
+        self.pool = ImagePool(size, seed)
+
+    def query(self, fakes):
+        return tf.constant(self.pool.query(np.asarray(fakes)))
+
+
 class TFCycleGAN:
     """The CycleGAN of `config` in Keras, on `tf_strategy(device)`."""
 
@@ -64,8 +75,9 @@ class TFCycleGAN:
         self.nets = dict(zip(NETS, (self.G, self.F, self.D_A, self.D_B)))
         self.pool_a = ImagePool(config.pool_size, seed=config.seed * 2)
         self.pool_b = ImagePool(config.pool_size, seed=config.seed * 2 + 1)
-        self._g_step = tf.function(lambda a, b: self.strategy.run(self._generator_step, (a, b)),
-                                   jit_compile=jit)
+        self.classifiers = {}
+        self._g_step = tf.function(
+            lambda a, b, la, lb: self.strategy.run(self._generator_step, (a, b, la, lb)), jit_compile=jit)
         self._d_step = tf.function(
             lambda a, b, fa, fb: self.strategy.run(self._discriminator_step, (a, b, fa, fb)),
             jit_compile=jit)
@@ -73,7 +85,15 @@ class TFCycleGAN:
     def _part(self, name):
         return self.parts.get(name, getattr(km, name))
 
-    def _generator_step(self, real_a, real_b):
+    def set_classifiers(self, a, b) -> None:
+        """The frozen digit classifiers of domains A and B that the semantic loss reads."""
+        self.classifiers = {"A": a, "B": b}
+
+    def classify(self, net, x: np.ndarray, batch: int = 256) -> np.ndarray:
+        """A classifier's logits for images NHWC in [-1, 1]."""
+        return np.concatenate([np.asarray(net(x[i:i + batch], training=False)) for i in range(0, len(x), batch)])
+
+    def _generator_step(self, real_a, real_b, labels_a, labels_b):
         cfg, n = self.config, self.strategy.num_replicas_in_sync
         with tf.GradientTape() as tape:
             fake_b = self.G(real_a, training=True)
@@ -84,7 +104,10 @@ class TFCycleGAN:
                                      real_a, rec_a, real_b, rec_b, gan_mode=cfg.gan_mode,
                                      lambda_cycle=cfg.lambda_cycle, lambda_identity=cfg.lambda_identity,
                                      same_a=lambda: self.F(real_a, training=True),
-                                     same_b=lambda: self.G(real_b, training=True))
+                                     same_b=lambda: self.G(real_b, training=True),
+                                     semantic_weight=cfg.semantic_weight,
+                                     semantic_a=lambda: (self.classifiers["B"](fake_b, training=False), labels_a),
+                                     semantic_b=lambda: (self.classifiers["A"](fake_a, training=False), labels_b))
             total = tf.add_n([tf.cast(v, tf.float32) for v in losses.values()]) / n
         self.opt_g.apply_gradients(zip(tape.gradient(total, self.g_vars), self.g_vars))
         return fake_a, fake_b, losses
@@ -119,10 +142,15 @@ class TFCycleGAN:
         for opt in (self.opt_g, self.opt_d):
             opt.learning_rate.assign(self.config.learning_rate * factor)
 
-    def train_step(self, a: np.ndarray, b: np.ndarray) -> dict[str, float]:
-        """One iteration on batches a (domain A) and b (domain B), NHWC in [-1, 1]."""
-        real_a, real_b = self._split(a, b)
-        fake_a, fake_b, losses = self._g_step(real_a, real_b)
+    def train_step(self, a: np.ndarray, b: np.ndarray, labels_a=None, labels_b=None) -> dict[str, float]:
+        """One iteration on batches a (domain A) and b (domain B), NHWC in [-1, 1]; the labels of both
+        batches feed the semantic loss (config.semantic_weight > 0)."""
+        if self.config.semantic_weight and (labels_a is None or labels_b is None or not self.classifiers):
+            raise ValueError("semantic_weight > 0 needs set_classifiers() and the labels of both batches")
+        none = np.zeros(len(a), np.int64)
+        real_a, real_b, la, lb = self._split(a, b, *(np.asarray(v if v is not None else none, np.int64)
+                                                     for v in (labels_a, labels_b)))
+        fake_a, fake_b, losses = self._g_step(real_a, real_b, la, lb)
         old_a = self.pool_a.query(self._gather(fake_a))
         old_b = self.pool_b.query(self._gather(fake_b))
         losses.update(self._d_step(real_a, real_b, *self._split(old_a, old_b)))

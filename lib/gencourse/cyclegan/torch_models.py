@@ -206,3 +206,44 @@ def identity_loss(real: torch.Tensor, same: torch.Tensor, lambda_cycle: float = 
                   lambda_identity: float = LAMBDA_IDENTITY) -> torch.Tensor:
     """lambda_identity * lambda * mean |G(y) - y|."""
     return lambda_identity * lambda_cycle * (real - same).abs().mean()
+
+
+def semantic_consistency_loss(logits: torch.Tensor, labels: torch.Tensor, weight: float = 1.0) -> torch.Tensor:
+    """weight * mean cross-entropy of a frozen classifier's logits [N, 10] on translated images
+    against the labels of the images they came from (CyCADA's L_sem, Hoffman et al. 2018)."""
+    return weight * F.cross_entropy(logits, labels.long())
+
+
+class DigitCNN(nn.Module):
+    """The semantic loss's classifier: conv 3x3 32, pool, conv 3x3 64, pool, dense 128, dense 10 (NCHW, [-1, 1])."""
+
+    def __init__(self, channels: int = 1, size: int = 28, classes: int = 10):
+        super().__init__()
+        self.model = nn.Sequential(
+            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(64 * (size // 4) ** 2, 128), nn.ReLU(), nn.Linear(128, classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+def train_digit_cnn(images, labels, epochs: int = 10, batch: int = 64, seed: int = 0, device="cpu") -> DigitCNN:
+    """A DigitCNN fitted on images NHWC in [-1, 1] of one domain (Adam 1e-3), frozen, in eval mode."""
+    import numpy as np
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    x = torch.from_numpy(np.ascontiguousarray(np.asarray(images, np.float32).transpose(0, 3, 1, 2)))
+    y = torch.from_numpy(np.asarray(labels, np.int64))
+    net = DigitCNN(x.shape[1], x.shape[2])
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    for _ in range(epochs):
+        order = torch.from_numpy(rng.permutation(len(x)))
+        for i in range(0, len(x), batch):
+            idx = order[i:i + batch]
+            loss = F.cross_entropy(net(x[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return net.eval().requires_grad_(False).to(device)

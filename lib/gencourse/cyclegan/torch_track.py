@@ -27,6 +27,20 @@ from . import torch_models as tm
 from .common import CycleGANConfig, ImagePool, generator_terms
 
 
+class HistoryPool:
+    """The history pool on torch tensors NCHW (the notebook's training step): `query(fakes)` gives back,
+    image by image, the fake itself (its graph kept, as the reference's ImagePool does: detach it
+    before D sees it) or, once the pool is full and with probability 1/2, a stored older one."""
+
+    def __init__(self, size: int = 50, seed: int = 0):
+        self.pool = ImagePool(size, seed)
+
+    def query(self, fakes: torch.Tensor) -> torch.Tensor:
+        out = self.pool.query(fakes.detach().permute(0, 2, 3, 1).cpu().numpy())
+        return torch.stack([torch.from_numpy(o.transpose(2, 0, 1).copy()).to(f.device) if old else f
+                            for f, o, old in zip(fakes, out, self.pool.swapped)])
+
+
 class TorchCycleGAN:
     """The CycleGAN of `config` in PyTorch on CPU, CUDA, or DDP under torchrun."""
 
@@ -58,6 +72,11 @@ class TorchCycleGAN:
                                       lr=config.learning_rate, betas=betas)
         self.pool_a = ImagePool(config.pool_size, seed=config.seed * 2 + self.rank)
         self.pool_b = ImagePool(config.pool_size, seed=config.seed * 2 + 1 + self.rank)
+        self.classifiers = {}
+
+    def set_classifiers(self, a: nn.Module, b: nn.Module) -> None:
+        """The frozen digit classifiers of domains A and B that the semantic loss reads."""
+        self.classifiers = {"A": a.to(self.device).eval(), "B": b.to(self.device).eval()}
 
     def _part(self, name):
         return self.parts.get(name, getattr(tm, name))
@@ -70,10 +89,16 @@ class TorchCycleGAN:
             for group in opt.param_groups:
                 group["lr"] = self.config.learning_rate * factor
 
-    def train_step(self, a: np.ndarray, b: np.ndarray) -> dict[str, float]:
-        """One iteration on batches a (domain A) and b (domain B), NHWC in [-1, 1]."""
+    def _semantic(self, fake, labels, side):
+        return lambda: (self.classifiers[side](fake), torch.from_numpy(np.asarray(labels, np.int64)).to(self.device))
+
+    def train_step(self, a: np.ndarray, b: np.ndarray, labels_a=None, labels_b=None) -> dict[str, float]:
+        """One iteration on batches a (domain A) and b (domain B), NHWC in [-1, 1]; the labels of both
+        batches feed the semantic loss (config.semantic_weight > 0)."""
         cfg, n = self.config, self.train_nets
         real_a, real_b = self._tensor(a), self._tensor(b)
+        if cfg.semantic_weight and (labels_a is None or labels_b is None or not self.classifiers):
+            raise ValueError("semantic_weight > 0 needs set_classifiers() and the labels of both batches")
         for net in n.values():
             net.train()
         fake_b = n["G"](real_a)
@@ -85,7 +110,10 @@ class TorchCycleGAN:
         losses = generator_terms(self._part, n["D_B"](fake_b), n["D_A"](fake_a), real_a, rec_a, real_b, rec_b,
                                  gan_mode=cfg.gan_mode, lambda_cycle=cfg.lambda_cycle,
                                  lambda_identity=cfg.lambda_identity,
-                                 same_a=lambda: n["F"](real_a), same_b=lambda: n["G"](real_b))
+                                 same_a=lambda: n["F"](real_a), same_b=lambda: n["G"](real_b),
+                                 semantic_weight=cfg.semantic_weight,
+                                 semantic_a=self._semantic(fake_b, labels_a, "B"),
+                                 semantic_b=self._semantic(fake_a, labels_b, "A"))
         self.opt_g.zero_grad(set_to_none=True)
         sum(losses.values()).backward()
         self.opt_g.step()
@@ -109,6 +137,13 @@ class TorchCycleGAN:
         out = [net(self._tensor(x[i:i + batch])).permute(0, 2, 3, 1).cpu().numpy()
                for i in range(0, len(x), batch)]
         return np.concatenate(out)
+
+    @torch.no_grad()
+    def classify(self, net: nn.Module, x: np.ndarray, batch: int = 256) -> np.ndarray:
+        """A classifier's logits for images NHWC in [-1, 1]."""
+        net.eval()
+        return np.concatenate([net(self._tensor(x[i:i + batch]).to(next(net.parameters()).device)).cpu().numpy()
+                               for i in range(0, len(x), batch)])
 
     def param_counts(self) -> dict[str, int]:
         return {k: tm.count_params(m) for k, m in self.nets.items()}

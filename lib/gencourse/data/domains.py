@@ -275,6 +275,25 @@ def _resize_frames(images: np.ndarray, size: int) -> np.ndarray:
     return np.stack([resize(im[..., None], size, "bilinear")[..., 0] for im in images])
 
 
+def sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 1,797 8x8 digits (values 0..16) and their labels, read from the file scikit-learn ships
+    (datasets/data/digits.csv.gz) without importing scikit-learn, whose import alone takes 120 MB: the
+    grader builds its training batches from these before the worker starts, inside Gradescope's 768 MB."""
+    import gzip
+    from importlib.util import find_spec
+
+    spec = find_spec("sklearn")
+    path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz" if spec else None
+    if path is None or not path.is_file():
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        return digits.images, digits.target.astype(np.int64)
+    with gzip.open(path, "rt") as f:
+        table = np.loadtxt(f, delimiter=",")
+    return table[:, :-1].reshape(-1, 8, 8), table[:, -1].astype(np.int64)
+
+
 def digits_domains(size: int = 28, seed: int = 0, mnist=None, test_a: int = 300) -> DigitDomains:
     """The embedded, offline CycleGAN task: sklearn's 1,797 digits (A) and MNIST (B), unpaired.
 
@@ -283,13 +302,10 @@ def digits_domains(size: int = 28, seed: int = 0, mnist=None, test_a: int = 300)
     split. The labels stay with each domain for measuring label preservation;
     nothing pairs an image of A with one of B.
     """
-    from sklearn.datasets import load_digits
-
     from .mnist import load_mnist
 
-    digits = load_digits()
-    x_a = upsample_sklearn_digits(digits.images, size)
-    y_a = digits.target.astype(np.int64)
+    images, y_a = sklearn_digits()
+    x_a = upsample_sklearn_digits(images, size)
     order = np.random.default_rng(seed).permutation(len(x_a))
     held, train = order[:test_a], order[test_a:]
     mnist = mnist if mnist is not None else load_mnist(quiet=True)

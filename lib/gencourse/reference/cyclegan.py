@@ -106,3 +106,18 @@ def generator_objective(d_b_fake_b, d_a_fake_a, real_a, rec_a, real_b, rec_b,
         total += (identity_loss(real_a, same_a, lambda_cycle, lambda_identity)
                   + identity_loss(real_b, same_b, lambda_cycle, lambda_identity))
     return float(total)
+
+
+def log_softmax(logits) -> np.ndarray:
+    """log softmax over the last axis, computed stably (the max subtracted first)."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+def semantic_consistency_loss(logits, labels, weight: float = 1.0) -> float:
+    """CyCADA's L_sem (Hoffman et al. 2018, equation 4), for one direction: weight times the mean
+    cross-entropy of a frozen classifier's logits [N, C] on translated images against the labels [N]
+    of the images they came from."""
+    labels = np.asarray(labels, dtype=np.int64)
+    return float(-weight * log_softmax(logits)[np.arange(len(labels)), labels].mean())

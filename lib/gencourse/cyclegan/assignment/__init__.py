@@ -1,16 +1,16 @@
 """The CycleGAN assignment: its parts, its checks (`checks`) and the probes each track's worker runs.
 
-Parts (nbgrader grade_ids) and what judges them:
+Parts (nbgrader grade_ids), each judged in the grader's process (docs/design.md, "Trust model"):
 
-- `cycle_loss`: cycle_consistency_loss(real_a, reconstructed_a, real_b,
-  reconstructed_b, lambda_cycle) = lambda (mean |F(G(a)) - a| + mean |G(F(b)) - b|),
-  its value and its gradients;
-- `identity_loss`: lambda_identity * lambda_cycle * mean |same - real|;
-- `discriminator`: the PatchGAN's map sizes, its receptive field (measured from
-  the gradient of one output unit), its parameter count and its raw outputs;
-- `training` (no cell of its own: the test cell after the parts): the three
-  parts in the trusted loop on the digits task; the grader loads the returned
-  generators and measures their held-out cycle error.
+- `generator`: the ResNet generator's shapes, parameter counts and, with the reference's weights
+  loaded, what each layer computes (network_checks);
+- `discriminator`: the PatchGAN's map sizes, receptive field, parameter count, raw scores and layers;
+- `adversarial`, `cycle_loss`, `identity_loss`, `semantic_loss`: values against
+  gencourse.reference.cyclegan, their gradients and dtypes (loss_checks);
+- `training_step`: two iterations from fixed weights, each weight's change against the reference
+  iteration's, term by term (step_checks);
+- `training` (no cell of its own: a test cell after the parts): the student's losses and step on the
+  package's networks; the grader loads the returned generators and measures their held-out cycle error.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 from ...grading.contract import Assignment, per_track
 
 TRACKS = ("tf", "torch")
-PARTS = ["cycle_loss", "identity_loss", "discriminator"]
+PARTS = ["generator", "discriminator", "adversarial", "cycle_loss", "identity_loss", "training_step", "semantic_loss"]
 
 
 def assignments() -> list[Assignment]:

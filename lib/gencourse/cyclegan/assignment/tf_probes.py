@@ -1,9 +1,9 @@
 """Probes of the CycleGAN assignment, TensorFlow/Keras track (run in the worker).
 
-Student parts: `cycle_consistency_loss(real_a, reconstructed_a, real_b,
-reconstructed_b, lambda_cycle)`, `identity_loss(real, same, lambda_cycle,
-lambda_identity)` and `build_patch_discriminator(in_channels, ndf, n_layers)`
-(a Keras model on NHWC images of any size).
+Student parts: `build_resnet_generator(in_channels, out_channels, ngf, n_blocks)` and
+`build_patch_discriminator(in_channels, ndf, n_layers)` (Keras models on NHWC images of any size),
+`generator_adversarial_loss`, `discriminator_loss`, `cycle_consistency_loss`, `identity_loss`,
+`training_step(...)` and `semantic_consistency_loss(logits, labels, weight)`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,13 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from ...grading.networks import probe_network  # noqa: E402
 from ...grading.probing import part, plain, scalar  # noqa: E402
-from .common_probes import train_with_parts  # noqa: E402
+from .. import tf_models as km  # noqa: E402
+from ..tf_track import HistoryPool  # noqa: E402
+from . import tf_step  # noqa: E402
+from .common_probes import finite, step_probe, train_probe  # noqa: E402
+from .loss_checks import GAN_MODES  # noqa: E402
 
 
 def _images(a):
@@ -36,6 +41,10 @@ def _grad_back(tape, total, tensors):
     grads = [None] * len(tensors) if total is None else tape.gradient(total, tensors)
     missing = np.array([g is None for g in grads], dtype=np.float64)
     return [np.zeros(t.shape) if g is None else plain(g) for g, t in zip(grads, tensors)], missing
+
+
+def _float32(loss) -> bool:
+    return bool((tf.is_tensor(loss) or isinstance(loss, tf.Variable)) and loss.dtype == tf.float32)
 
 
 def cycle(ns, real_a, reconstructed_a, real_b, reconstructed_b, lambda_cycle):
@@ -60,9 +69,74 @@ def identity(ns, real, same, lambda_cycle, lambda_identity):
     return {"loss": plain(loss), "grad": grad, "missing": missing}
 
 
+def adversarial(ns, d_real, d_fake, gan_mode):
+    mode = GAN_MODES[scalar(gan_mode)]
+    real, fake = _images(d_real), _images(d_fake)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([real, fake])
+        g = part(ns, "generator_adversarial_loss")(fake, mode)
+        d = part(ns, "discriminator_loss")(real, fake, mode)
+        g_total, d_total = _summed(g), _summed(d)
+    (g_grad,), missing = _grad_back(tape, g_total, [fake])
+    (d_grad_real, d_grad_fake), d_missing = _grad_back(tape, d_total, [real, fake])
+    return finite({"g_loss": plain(g), "g_grad": g_grad, "missing": missing, "d_loss": plain(d),
+                   "d_grad_real": d_grad_real, "d_grad_fake": d_grad_fake, "d_missing": d_missing,
+                   "float32": np.array(float(_float32(g) and _float32(d)))}, "g_loss", "d_loss")
+
+
+def semantic(ns, logits, labels, weight):
+    z = _images(logits)
+    with tf.GradientTape() as tape:
+        tape.watch(z)
+        loss = part(ns, "semantic_consistency_loss")(z, tf.constant(np.asarray(labels, np.int64)),
+                                                     scalar(weight, float))
+        total = _summed(loss)
+    (grad,), missing = _grad_back(tape, total, [z])
+    return finite({"loss": plain(loss), "grad": grad, "missing": missing, "float32": np.array(float(_float32(loss)))},
+                  "loss")
+
+
+def _generator(ns, in_channels, out_channels, ngf, n_blocks):
+    build = part(ns, "build_resnet_generator")
+    return build(in_channels=scalar(in_channels), out_channels=scalar(out_channels), ngf=scalar(ngf),
+                 n_blocks=scalar(n_blocks))
+
+
+def g_shapes(ns, shapes, in_channels, out_channels, ngf, n_blocks, seed):
+    """Output shapes and ranges for batches of each (N, H, W), and whether they are float32."""
+    keras.utils.set_random_seed(scalar(seed))
+    g = _generator(ns, in_channels, out_channels, ngf, n_blocks)
+    rng, out, dtypes = np.random.default_rng(scalar(seed)), {}, []
+    for i, (n, h, w) in enumerate(np.asarray(shapes)):
+        y = g(_images(rng.uniform(-1, 1, (int(n), int(h), int(w), scalar(in_channels)))), training=False)
+        out[f"shape{i}"] = np.array(tuple(y.shape))
+        out[f"range{i}"] = np.array([float(tf.reduce_min(y)), float(tf.reduce_max(y))])
+        dtypes.append(y.dtype == tf.float32)
+    out["float32"] = np.array(float(all(dtypes)))
+    return out
+
+
+def g_params(ns, in_channels, out_channels, ngf, n_blocks):
+    """The parameter count; the model (45 MB at ResNet-9's full width) is let go at once."""
+    g = _generator(ns, in_channels, out_channels, ngf, n_blocks)
+    count = sum(int(np.prod(v.shape)) for v in g.trainable_weights)
+    del g
+    keras.backend.clear_session(free_memory=True)
+    return {"count": np.array(count, dtype=np.int64)}
+
+
+def g_network(ns, x, weights_flat, weights_table, structure, in_channels, out_channels, ngf, n_blocks, **_):
+    return probe_network(_generator(ns, in_channels, out_channels, ngf, n_blocks), x, weights_flat, weights_table,
+                         structure)
+
+
 def _discriminator(ns, in_channels, ndf, n_layers):
     build = part(ns, "build_patch_discriminator")
     return build(in_channels=scalar(in_channels), ndf=scalar(ndf), n_layers=scalar(n_layers))
+
+
+def d_network(ns, x, weights_flat, weights_table, structure, in_channels, ndf, n_layers, **_):
+    return probe_network(_discriminator(ns, in_channels, ndf, n_layers), x, weights_flat, weights_table, structure)
 
 
 def d_maps(ns, sizes, in_channels, ndf, n_layers, seed):
@@ -128,7 +202,39 @@ def d_params(ns, in_channels, ndf, n_layers):
     return {"count": np.array(sum(int(np.prod(v.shape)) for v in d.trainable_weights), dtype=np.int64)}
 
 
+def _two_way_cycle(real_a, rec_a, real_b, rec_b, lambda_cycle=10.0):
+    return km.cycle_consistency_loss(real_a, rec_a, lambda_cycle) + km.cycle_consistency_loss(real_b, rec_b, lambda_cycle)
+
+
+TRUSTED_LOSSES = {"generator_adversarial_loss": km.generator_adversarial_loss,
+                  "discriminator_loss": km.discriminator_loss, "cycle_consistency_loss": _two_way_cycle,
+                  "identity_loss": km.identity_loss, "semantic_consistency_loss": km.semantic_consistency_loss}
+
+
+def _sgd(variables, lr):
+    opt = keras.optimizers.SGD(lr)
+    opt.build(variables)
+    return opt
+
+
+def _adam(variables):
+    opt = keras.optimizers.Adam(2e-4, beta_1=0.5)
+    opt.build(variables)
+    return opt
+
+
+def step(ns, **inputs):
+    """Two iterations of the student's training_step with the package's losses (see common_probes.step_probe),
+    its tf.functions run eagerly: on these small networks faster than tracing them for each case."""
+    eager = tf.config.functions_run_eagerly()
+    tf.config.run_functions_eagerly(True)
+    try:
+        return step_probe(tf_step, ns, inputs, losses=TRUSTED_LOSSES, sgd=_sgd, pool_cls=HistoryPool)
+    finally:
+        tf.config.run_functions_eagerly(eager)
+
+
 def train(ns, a, b, iterations, batch_size, seed, lambda_identity):
-    """The student's losses and PatchGAN in the trusted loop (see `common_probes.train_with_parts`)."""
-    return train_with_parts("tf", ns, "build_patch_discriminator", lambda: tf.zeros(()), a, b, iterations, batch_size, seed,
-                            lambda_identity)
+    """The student's losses and training_step on the package's networks (see common_probes.train_probe)."""
+    return train_probe(tf_step, ns, a, b, iterations, batch_size, seed, lambda_identity, adam=_adam,
+                       pool_cls=HistoryPool)

@@ -74,7 +74,7 @@ def fit(trainer, x_train: np.ndarray, *, epochs: int, steps_per_epoch: int, out:
                 step = (epoch - 1) * steps_per_epoch + i + 1
                 rng = np.random.default_rng([c.seed, step])
                 batch = x_train[rng.choice(len(x_train), c.batch_size, replace=False)]
-                history.append({"step": step, **trainer.train_step(batch, rng)})
+                history.append({"step": step, **trainer.train_step(batch, rng, step)})
                 bar.update()
         if on_epoch is not None:
             on_epoch(epoch)

@@ -347,7 +347,8 @@ def build_generator(config: common.StyleGANConfig | None = None) -> Generator:
 
 def build_discriminator(config: common.StyleGANConfig | None = None) -> Discriminator:
     c = config or common.StyleGANConfig()
-    return Discriminator(c.resolution, c.channels, c.fmap_base, c.fmap_max, c.mbstd_group)
+    return Discriminator(c.resolution, c.channels, c.d_fmap_base or c.fmap_base,
+                         c.d_fmap_max or c.fmap_max, c.mbstd_group)
 
 
 def count_params(model) -> int:

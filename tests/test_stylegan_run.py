@@ -98,8 +98,10 @@ def test_resume_continues_where_it_stopped(small_mnist, tmp_path):
     assert json.loads((tmp_path / "b" / "checkpoint" / "state.json").read_text())["epoch"] == 2
 
 
-# the later papers' options: DiffAugment, lazy R1 (R1 at step 1, not at step 2), Gs ramp-up
-LATER = dict(augment="translation,cutout", r1_interval=2, ema_rampup=0.05)
+# the later papers' options: DiffAugment, lazy R1 (R1 at step 1, not at step 2), Gs ramp-up, and
+# D's own Adam rate (TTUR), here below G's: a larger one turns round-off in near-zero gradients
+# into weight differences of that rate after one Adam step, which G's next step then amplifies
+LATER = dict(augment="translation,cutout", r1_interval=2, ema_rampup=0.05, d_learning_rate=5e-4)
 
 
 @pytest.mark.parametrize("options", [{}, LATER], ids=["paper", "diffaugment-lazy-r1-rampup"])
@@ -132,13 +134,20 @@ def test_both_tracks_take_the_same_steps(small_mnist, tmp_path, options):
     z = np.random.default_rng(3).standard_normal((4, config.z_dim)).astype(np.float32)
     np.testing.assert_allclose(kt2.mapping(z), tt.mapping(z), rtol=1e-3, atol=1e-5)
     if options:
+        assert tt.d_opt.param_groups[0]["lr"] == pytest.approx(float(kt2.d_opt.learning_rate)) == 5e-4
+        assert tt.g_opt.param_groups[0]["lr"] == pytest.approx(float(kt2.g_opt.learning_rate)) == 1e-3
         assert h_torch[0]["r1"] > 0 and h_torch[1]["r1"] == h_tf[1]["r1"] == 0.0
         ws = sampling.broadcast(tt.mapping(z), config.num_layers)
         noise = sampling.noise(tt, np.random.default_rng(4), 4)
-        # Gs took both Adam steps in full (ramp-up): Adam moves a weight by about lr (1e-3)
-        # whatever its gradient's size, so round-off in a near-zero gradient shows at that scale
-        np.testing.assert_allclose(kt2.synthesize(ws, noise), tt.synthesize(ws, noise),
-                                   rtol=0, atol=3e-3)
+        # Gs took both Adam steps in full (ramp-up). Adam moves a weight by about its rate
+        # whatever the gradient's size, so round-off in near-zero gradients becomes weight
+        # differences of that order, which the next step amplifies: the images agree to
+        # round-off on average and within 1e-2 everywhere, far below what the steps changed
+        diff = np.abs(kt2.synthesize(ws, noise) - tt.synthesize(ws, noise))
+        assert diff.mean() < 1e-3 and diff.max() < 1e-2, (diff.mean(), diff.max())
+        untrained = sampling.get_trainer("torch", config, "cpu")
+        change = np.abs(tt.synthesize(ws, noise) - untrained.synthesize(ws, noise)).mean()
+        assert change > 20 * diff.mean(), (change, diff.mean())
 
 
 def test_lazy_r1_weights_the_penalty_by_its_interval(small_mnist):

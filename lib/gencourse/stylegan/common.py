@@ -114,6 +114,7 @@ class StyleGANConfig:
     d_fmap_base: int | None = None     # None: D as wide as G
     d_fmap_max: int | None = None
     learning_rate: float = 1e-3
+    d_learning_rate: float | None = None   # None: learning_rate (TTUR: a rate of D's own)
     beta_1: float = 0.0
     beta_2: float = 0.99
     batch_size: int = 32

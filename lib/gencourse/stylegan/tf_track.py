@@ -68,10 +68,10 @@ class KerasTrainer(KerasSampler):
             self.discriminator = km.build_discriminator(config)
             self.generator_ema = km.build_generator(config)
             self.generator_ema.set_weights(self.generator.get_weights())
-            adam = dict(learning_rate=config.learning_rate, beta_1=config.beta_1,
-                        beta_2=config.beta_2, epsilon=1e-8)
-            self.g_opt = keras.optimizers.Adam(**adam)
-            self.d_opt = keras.optimizers.Adam(**adam)
+            adam = dict(beta_1=config.beta_1, beta_2=config.beta_2, epsilon=1e-8)
+            self.g_opt = keras.optimizers.Adam(learning_rate=config.learning_rate, **adam)
+            self.d_opt = keras.optimizers.Adam(
+                learning_rate=config.d_learning_rate or config.learning_rate, **adam)
             self.g_opt.build(self.generator.trainable_variables)
             self.d_opt.build(self.discriminator.trainable_variables)
         self._d_step = tf.function(self._d_step_eager)

@@ -73,7 +73,8 @@ class TorchSampler:
 class TorchTrainer(TorchSampler):
     """Generator, discriminator and their Adam optimizers on one device."""
 
-    def __init__(self, config: common.StyleGANConfig, device: str = "auto"):
+    def __init__(self, config: common.StyleGANConfig, device: str = "auto",
+                 channels_last: bool | None = None):
         self.config = config
         self.device, rank, _ = torch_setup(device)
         self.is_main = rank == 0
@@ -81,14 +82,15 @@ class TorchTrainer(TorchSampler):
         self.generator = tm.build_generator(config).to(self.device)
         self.discriminator = tm.build_discriminator(config).to(self.device)
         self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
-        if self.device.type == "cpu":
-            # channels-last activations: oneDNN's convolutions then skip the reorders to and
-            # from its blocked layout (measured here: a step's CPU time -12 %; README)
+        if self.device.type == "cpu" if channels_last is None else channels_last:
+            # channels-last activations (the default on a CPU): oneDNN's convolutions then skip
+            # the reorders to and from its blocked layout (measured: benchmarks/stylegan.py)
             for net in (self.generator, self.discriminator, self.generator_ema):
                 net.to(memory_format=torch.channels_last)
-        adam = dict(lr=config.learning_rate, betas=(config.beta_1, config.beta_2), eps=1e-8)
-        self.g_opt = torch.optim.Adam(self.generator.parameters(), **adam)
-        self.d_opt = torch.optim.Adam(self.discriminator.parameters(), **adam)
+        adam = dict(betas=(config.beta_1, config.beta_2), eps=1e-8)
+        self.g_opt = torch.optim.Adam(self.generator.parameters(), lr=config.learning_rate, **adam)
+        self.d_opt = torch.optim.Adam(self.discriminator.parameters(),
+                                      lr=config.d_learning_rate or config.learning_rate, **adam)
 
     def _augment(self, x: torch.Tensor, aug) -> torch.Tensor:
         return x if aug is None else diff_augment(x, *aug)

@@ -29,11 +29,11 @@ REFERENCE_S = {128: 2.2, 256: 11.2}     # the issue: plain PyTorch, ResNet-6 at 
 
 def measure(track: str, generator: str, size: int, iterations: int, warmup: int = 2) -> dict:
     from gencourse.cyclegan.common import CycleGANConfig
-    from gencourse.cyclegan.run import get_track
+    from gencourse.cyclegan.run import make_trainer
 
     config = CycleGANConfig(image_size=size, generator=generator)
     t0 = time.perf_counter()
-    t = get_track(track, config, "cpu")
+    t = make_trainer(track, config, "cpu")
     rng = np.random.default_rng(0)
     batch = lambda: rng.uniform(-1, 1, (1, size, size, 3)).astype(np.float32)  # noqa: E731
     for _ in range(warmup):

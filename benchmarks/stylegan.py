@@ -28,7 +28,7 @@ def measure(track: str, steps: int, batch: int, gen: int, device: str) -> dict:
     from gencourse.stylegan import run, sampling
 
     config = run.make_config(batch_size=batch)
-    trainer = sampling.get_trainer(track, config, device)
+    trainer = sampling.make_trainer(track, config, device)
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (batch, config.resolution, config.resolution)).astype(np.float32)
     for _ in range(2):

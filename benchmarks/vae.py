@@ -32,14 +32,14 @@ BASELINE = {"tf": {"epoch_s": 3.1, "neg_elbo": 165.0}, "torch": {"epoch_s": 3.7,
 
 def measure(track: str, epochs: int, data_dir: Path) -> dict:
     from gencourse.data.mnist import read_folder
-    from gencourse.vae.common import VAEConfig, get_track
+    from gencourse.vae.common import VAEConfig, make_trainer
     from gencourse.vae.run import to_float
 
     data = read_folder(data_dir)
     x, y, xt, yt = to_float(data.x_train), data.y_train, to_float(data.x_test), data.y_test
-    t = get_track(track, VAEConfig(), "cpu")
+    t = make_trainer(track, VAEConfig(), "cpu")
     t.train_epoch(x[:1280], y[:1280], 128, seed=99)        # warm-up: graph tracing, allocators
-    t = get_track(track, VAEConfig(), "cpu")
+    t = make_trainer(track, VAEConfig(), "cpu")
     times = []
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()

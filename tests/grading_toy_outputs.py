@@ -16,7 +16,7 @@ from pathlib import Path
 
 TOY_ASSIGNMENT = '''
 import numpy as np
-from gencourse.grading.checks import Assignment, Call, Check, Verdict, as_array, register
+from gencourse.grading import Assignment, Call, Check, Verdict, as_array, register
 
 X = np.arange(4.0)
 
@@ -53,7 +53,7 @@ def square(namespace, x):
 
 TOY_HIDDEN = '''
 import numpy as np
-from gencourse.grading.checks import Call, Check, Verdict, as_array
+from gencourse.grading import Call, Check, Verdict, as_array
 
 def checks(assignment):
     x = np.array([-3.0, 0.5])

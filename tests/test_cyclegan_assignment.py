@@ -19,9 +19,10 @@ import pytest
 
 import assignment_helpers as helpers
 from gencourse.cyclegan.common import PATCHGAN_PARAMS
-from gencourse.grading import cyclegan_checks as cc
-from gencourse.grading.checks import Reply
-from gencourse.grading.runner import grade_notebook
+from gencourse.cyclegan.assignment import PARTS
+from gencourse.cyclegan.assignment import checks as cc
+from gencourse.grading import Reply
+from gencourse.grading.grade import grade_notebook
 from test_vae_assignment import by_name
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,13 +55,13 @@ grader_errors = helpers.grader_errors
 
 @pytest.mark.parametrize("track", TRACKS)
 def test_source_notebook_markup(track):
-    helpers.check_markup(source(track), f"cyclegan-{track}", cc.PARTS, ("cycle_answer", "patchgan_answer"),
+    helpers.check_markup(source(track), f"cyclegan-{track}", PARTS, ("cycle_answer", "patchgan_answer"),
                          cc.TRAINING_PART)
 
 
 @pytest.mark.parametrize("track", TRACKS)
 def test_hidden_checks_use_other_inputs(track):
-    helpers.check_hidden_inputs(f"cyclegan-{track}", cc.PARTS, "cyclegan.py")
+    helpers.check_hidden_inputs(f"cyclegan-{track}", PARTS, "cyclegan.py")
 
 
 def test_param_count_formula_is_the_reference_layout():
@@ -127,7 +128,8 @@ def solution_reports():
 @pytest.mark.parametrize("track", TRACKS)
 def test_solution_gets_full_marks(track, solution_reports):
     report = solution_reports[track]
-    helpers.assert_full_marks(report, 21, {*cc.PARTS, cc.TRAINING_PART})
+    helpers.assert_full_marks(report, 21, {*PARTS, cc.TRAINING_PART})
+    helpers.assert_as_recorded(report, f"cyclegan-{track}", "solution")
     assert "held-out cycle error" in by_name(report)[TRAINING].message
 
 
@@ -136,6 +138,7 @@ def test_untouched_release_scores_zero(track):
     release = RELEASE / "cyclegan" / f"cyclegan_{track}.ipynb"
     report = grade_notebook(release, f"cyclegan-{track}", student="untouched")
     helpers.assert_untouched(report, 21)
+    helpers.assert_as_recorded(report, f"cyclegan-{track}", "release")
 
 
 CYCLE = "Cycle-consistency loss: lambda * (mean |F(G(a)) - a| + mean |G(F(b)) - b|)"

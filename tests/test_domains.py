@@ -9,21 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gencourse.data.domains import (
-    ArrayDomain,
-    UnpairedDomains,
-    crc32c,
-    cyclegan_folders,
-    digits_domains,
-    image_folder,
-    kaggle_monet,
-    parse_example,
-    preprocess,
-    read_tfrecord,
-    record_count_from_name,
-    resize,
-    tfrecord_folder,
-)
+from gencourse.data.domains import ArrayDomain, UnpairedDomains, cyclegan_folders, digits_domains, image_folder, \
+    preprocess, resize
+from gencourse.data.kaggle import crc32c, kaggle_monet, parse_example, read_tfrecord, record_count_from_name, \
+    tfrecord_folder
 from gencourse.data.mnist import DataError
 
 # ---------------------------------------------------------------- a TFRecord writer of the tests' own

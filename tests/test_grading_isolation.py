@@ -22,10 +22,12 @@ sys.path.insert(0, str(FIXTURES))
 
 import grading_toy as toy  # noqa: E402
 
-from gencourse.grading import commands  # noqa: E402
-from gencourse.grading.checks import Assignment, Check, Verdict, register  # noqa: E402
-from gencourse.grading.runner import (  # noqa: E402
-    grade_batch, grade_notebook, report_from_dict, report_to_dict, student_id)
+from gencourse.grading import cli as commands  # noqa: E402
+from gencourse.grading import inprocess  # noqa: E402
+from gencourse.grading import Assignment, Check, Verdict, register  # noqa: E402
+from gencourse.grading.batch import grade_batch  # noqa: E402
+from gencourse.grading.grade import grade_notebook, student_id  # noqa: E402
+from gencourse.grading.report import report_from_dict, report_to_dict  # noqa: E402
 from gencourse.grading.sandbox import Limits  # noqa: E402
 
 ROOT = os.geteuid() == 0 and os.environ.get("GENCOURSE_GRADING_UNPRIVILEGED", "") in ("", "0")
@@ -413,12 +415,12 @@ def test_check_command_infers_the_assignment(tmp_path, capsys, monkeypatch):
 def test_run_visible_in_process(capsys):
     ns: dict = {}
     exec(toy.SETUP + toy.SOLUTION["square"], ns)
-    commands.run_visible(toy.KEY, "square", ns)
+    inprocess.run_visible(toy.KEY, "square", ns)
     assert "ok [2/2] square of a vector" in capsys.readouterr().out
     exec("def square(x):\n    return x * 2\n", ns)
     with pytest.raises(AssertionError, match="wrong values"):
-        commands.run_visible(toy.KEY, "square", ns)
+        inprocess.run_visible(toy.KEY, "square", ns)
     exec(toy.TODO["normalize"], ns)
     with pytest.raises(AssertionError, match="not implemented yet"):
-        commands.run_visible(toy.KEY, "normalize", ns)
+        inprocess.run_visible(toy.KEY, "normalize", ns)
 

@@ -76,3 +76,51 @@ def test_magics_become_pass():
     out = strip_magics(src)
     compile(out, "<cell>", "exec")
     assert "pass  # %matplotlib inline" in out and "    pass  # !ls" in out
+
+
+# ---------------------------------------------------------------------------- outputs are not the notebook
+
+def with_outputs(path: Path, outputs_mb: float, source_extra: str = "") -> Path:
+    """The toy submission with a large plot in every cell's outputs (and optionally more source)."""
+    toy.make_notebook(path)
+    data = json.loads(path.read_text())
+    blob = "A" * int(outputs_mb * 2**20 / len(data["cells"]))
+    for cell in data["cells"]:
+        if cell["cell_type"] == "code":
+            cell["outputs"] = [{"output_type": "display_data", "data": {"image/png": blob, "text/plain": ["<Fig>"]},
+                                "metadata": {}}, {"output_type": "stream", "name": "stdout", "text": ["\"outputs\": 1\n"]}]
+        else:
+            cell["attachments"] = {"plot.png": {"image/png": blob}}
+    data["cells"][1]["source"] += source_extra
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_a_notebook_large_only_by_its_outputs_is_graded(tmp_path):
+    nb = with_outputs(tmp_path / "big.ipynb", 80)
+    assert nb.stat().st_size > 80 * 2**20
+    parsed = read_notebook(nb)
+    assert parsed.readable and not parsed.notes, parsed.notes
+    assert parsed.cells["square"].source == toy.SOLUTION["square"]
+
+
+def test_strip_outputs_keeps_everything_else(tmp_path):
+    from gencourse.grading.notebook import strip_outputs
+
+    nb = with_outputs(tmp_path / "small.ipynb", 0.01, source_extra='# a "quoted" \\\\"outputs\\\\": [1] text\n')
+    data = json.loads(nb.read_text())
+    for cell in data["cells"]:
+        cell.pop("outputs", None) is not None and cell.__setitem__("outputs", [])
+        cell.pop("attachments", None) is not None and cell.__setitem__("attachments", {})
+    assert json.loads(strip_outputs(nb.read_bytes())) == data
+
+
+def test_a_notebook_whose_sources_are_too_large_is_refused(tmp_path, monkeypatch):
+    from gencourse.grading import notebook
+
+    monkeypatch.setattr(notebook, "MAX_NOTEBOOK_BYTES", 2**20)
+    nb = with_outputs(tmp_path / "code.ipynb", 4, source_extra="# " + "x" * 2**21 + "\n")
+    parsed = read_notebook(nb)
+    assert not parsed.readable and "MB of code and text (outputs left out)" in parsed.notes[0]
+    monkeypatch.setattr(notebook, "MAX_FILE_BYTES", 2**20)
+    assert "larger than the 1 MB a submitted file may have" in read_notebook(nb).notes[0]

@@ -19,9 +19,10 @@ import numpy as np
 import pytest
 
 import assignment_helpers as helpers
-from gencourse.grading import stylegan_checks as sc
-from gencourse.grading.checks import Reply
-from gencourse.grading.runner import grade_notebook
+from gencourse.stylegan.assignment import PARTS
+from gencourse.stylegan.assignment import checks as sc
+from gencourse.grading import Reply
+from gencourse.grading.grade import grade_notebook
 from gencourse.reference import stylegan as ref
 from test_vae_assignment import by_name
 
@@ -31,7 +32,9 @@ TRACKS = ("tf", "torch")
 QUICK_ENV = {"GENCOURSE_ITERATIONS": "3", **{k: "1" for k in (
     "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")}}
 FIT = "Fitting with your AdaIN and noise: the synthesis network learns 16 digits"
-ANSWERS = ("adain_answer", "mapping_answer", "mixing_answer", "fid_answer")
+POINTS = 40         # autograded: 21 of the first release, and the equalized layer, the mapping network,
+#                     the losses with R1, and the Fréchet distance (4 + 5 + 6 + 4)
+ANSWERS = ("mapping_answer", "adain_answer", "mixing_answer", "fid_answer")
 
 
 def source(track: str) -> Path:
@@ -53,14 +56,14 @@ grader_errors = helpers.grader_errors
 
 @pytest.mark.parametrize("track", TRACKS)
 def test_source_notebook_markup(track):
-    cells = helpers.check_markup(source(track), f"stylegan-{track}", sc.PARTS, ANSWERS, sc.TRAINING_PART)
+    cells = helpers.check_markup(source(track), f"stylegan-{track}", PARTS, ANSWERS, sc.TRAINING_PART)
     # the affine map A is given, outside the student's region: the grader loads its weights
-    assert "self.style = Equalized" in cells["adain"].source.split("### BEGIN SOLUTION")[0]
+    assert "self.style = Style" in cells["adain"].source.split("### BEGIN SOLUTION")[0]
 
 
 @pytest.mark.parametrize("track", TRACKS)
 def test_hidden_checks_use_other_inputs(track):
-    helpers.check_hidden_inputs(f"stylegan-{track}", sc.PARTS, "stylegan.py")
+    helpers.check_hidden_inputs(f"stylegan-{track}", PARTS, "stylegan.py")
 
 
 def _reply(**arrays):
@@ -156,7 +159,7 @@ def solution_reports():
 @pytest.mark.parametrize("track", TRACKS)
 def test_solution_gets_full_marks(track, solution_reports):
     report = solution_reports[track]
-    helpers.assert_full_marks(report, 21, {*sc.PARTS, sc.TRAINING_PART})
+    helpers.assert_full_marks(report, POINTS, {*PARTS, sc.TRAINING_PART})
     error = float(re.search(r"mean squared error ([0-9.]+)", by_name(report)[FIT].message).group(1))
     assert error < sc.VISIBLE_FIT.threshold / 2       # the margin the pass mark was chosen with
 
@@ -165,7 +168,7 @@ def test_solution_gets_full_marks(track, solution_reports):
 def test_untouched_release_scores_zero(track):
     release = RELEASE / "stylegan" / f"stylegan_{track}.ipynb"
     report = grade_notebook(release, f"stylegan-{track}", student="untouched")
-    helpers.assert_untouched(report, 21)
+    helpers.assert_untouched(report, POINTS)
 
 
 ADAIN = "AdaIN: (1 + y_s) * instance_norm(x) + y_b, and gradients reaching w"
@@ -267,6 +270,153 @@ PLANTS = {
 }
 
 
+EQ_INIT = "Equalized dense layer: the stored weights start N(0, 1/lr_mul^2), the bias at zero"
+EQ = "Equalized dense layer: y = x (W lr_mul gain / sqrt(in))^T + b lr_mul, and the stored weight's gradient"
+EQ_H = "Equalized dense (hidden): one input feature, lr_mul 0.1, gain 1"
+MAP = "MappingNetwork: pixel norm, then n_layers x (equalized dense with lr_mul 0.01, LeakyReLU 0.2)"
+MAP_H = "MappingNetwork (hidden): one layer, w_dim narrower than z_dim"
+G_LOSS = "generator_loss: the non-saturating loss, mean softplus(-D(G(z)))"
+D_LOSS = "discriminator_loss: the logistic loss on logits"
+R1 = "r1_penalty: gamma / 2 * E |grad_x D(x)|^2 on the reals, differentiable for D's weights"
+R1_H = "Losses and R1 (hidden): a batch of one, gamma 0.5, non-square images"
+OBJ = "discriminator_objective: the logistic loss plus R1 on the reals"
+FD = "frechet_distance: |mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2))"
+FD_H = "frechet_distance (hidden): dimension 1, covariances of rank 1"
+
+
+def equalized_body(track, kind):
+    """{region: body} of the equalized layer's cell: region 0 the constructor, 1 the forward."""
+    if track == "torch":
+        init = ("self.weight = nn.Parameter(torch.randn(out_features, in_features){std})\n"
+                "self.bias = nn.Parameter(torch.zeros(out_features))\n"
+                "self.scale = lr_mul * gain / {fan} ** 0.5\nself.lr_mul = lr_mul")
+        fwd = "return x @ ({w} * self.scale{extra}).t() + self.bias{bias}"
+        w, detached = "self.weight", "self.weight.detach()"
+    else:
+        init = ('self.kernel = self.add_weight(shape=(in_features, units), name="kernel",\n'
+                "    initializer=keras.initializers.RandomNormal(0.0, 1.0{std}))\n"
+                'self.bias = self.add_weight(shape=(units,), name="bias", initializer="zeros")\n'
+                "self.scale = lr_mul * gain / {fan} ** 0.5\nself.lr_mul = lr_mul")
+        fwd = "return ops.matmul(x, {w} * self.scale{extra}) + self.bias{bias}"
+        w, detached = "self.kernel", "ops.stop_gradient(self.kernel)"
+    out_name = "out_features" if track == "torch" else "units"
+    std = " / lr_mul"
+    return {
+        "init_n01": {0: init.format(std="", fan="in_features")},
+        "no_lr_on_w": {1: fwd.format(w=w, extra=" / self.lr_mul", bias=" * self.lr_mul")},
+        "bias_no_lr": {1: fwd.format(w=w, extra="", bias="")},
+        "fan_out": {0: init.format(std=std, fan=out_name)},
+        "detached": {1: fwd.format(w=detached, extra="", bias=" * self.lr_mul")},
+    }[kind]
+
+
+def mapping_body(track, kind):
+    """{region: body} of the mapping network's cell: region 0 the constructor, 1 the forward."""
+    if track == "torch":
+        init = ("dims = [z_dim] + [w_dim] * {n}\n"
+                "self.layers = nn.ModuleList(EqualizedLinear(a, b{lr}) for a, b in zip(dims[:-1], dims[1:]))")
+        norm = "x = z * torch.rsqrt(z.pow(2).mean(dim=-1, keepdim=True) + 1e-8)\n"
+        loop = "for layer in self.layers:\n    x = {act}\nreturn x"
+        lrelu, relu = "nn.functional.leaky_relu(layer(x), 0.2)", "torch.relu(layer(x))"
+    else:
+        init = ("dims = [z_dim] + [w_dim] * {n}\n"
+                "self.dense_layers = [EqualizedDense(a, b{lr}) for a, b in zip(dims[:-1], dims[1:])]")
+        norm = "x = z * ops.rsqrt(ops.mean(ops.square(z), axis=-1, keepdims=True) + 1e-8)\n"
+        loop = "for layer in self.dense_layers:\n    x = {act}\nreturn x"
+        lrelu, relu = "ops.leaky_relu(layer(x), negative_slope=0.2)", "ops.relu(layer(x))"
+    return {
+        "no_norm": {1: "x = z\n" + loop.format(act=lrelu)},
+        "relu": {1: norm + loop.format(act=relu)},
+        "no_lr_mul": {0: init.format(n="n_layers", lr="")},
+        "eight": {0: init.format(n="8", lr=", lr_mul=lr_mul")},
+    }[kind]
+
+
+def losses_body(track, kind):
+    """{region: body} of the losses cell: 0 generator_loss, 1 discriminator_loss, 2 r1_penalty, 3 the objective."""
+    t = track == "torch"
+    sp = "nn.functional.softplus" if t else "ops.softplus"
+    mean = (lambda e: f"({e}).mean()") if t else (lambda e: f"ops.mean({e})")
+
+    def r1(norm="sq", half="0.5 * ", graph=True):
+        if t:
+            per = "grad.pow(2).flatten(1).sum(dim=1)" + (".sqrt()" if norm == "sqrt" else "")
+            return ("reals = reals.detach().requires_grad_(True)\n"
+                    f"(grad,) = torch.autograd.grad(discriminator(reals).sum(), reals, create_graph={graph})\n"
+                    f"return {half}gamma * {per}.mean()")
+        per = "tf.reduce_sum(tf.square(grad), axis=[1, 2, 3])"
+        per = f"tf.sqrt({per})" if norm == "sqrt" else per
+        grad = "tape.gradient(logits, reals)" if graph else "tf.stop_gradient(tape.gradient(logits, reals))"
+        return ("with tf.GradientTape() as tape:\n    tape.watch(reals)\n    logits = discriminator(reals)\n"
+                f"grad = {grad}\nreturn {half}gamma * tf.reduce_mean({per})")  # the tape's name is free
+    log_sig = "torch.log(torch.sigmoid(d_fake))" if t else "ops.log(ops.sigmoid(d_fake))"
+    return {
+        "saturating": {0: f"return -{mean(sp + '(d_fake)')}"},
+        "log_sigmoid": {0: f"return -{mean(log_sig)}"},
+        "swapped_d": {1: f"return {mean(sp + '(d_real)')} + {mean(sp + '(-d_fake)')}"},
+        "not_squared": {2: r1(norm="sqrt")},
+        "no_half": {2: r1(half="")},
+        "no_graph": {2: r1(graph=False)},
+        "r1_fakes": {3: "return discriminator_loss(discriminator(reals), discriminator(fakes)) + "
+                        "r1_penalty(discriminator, fakes, gamma)"},
+        "no_r1": {3: "return discriminator_loss(discriminator(reals), discriminator(fakes))"},
+    }[kind]
+
+
+FRECHET = {
+    "entrywise": "root = np.sqrt(np.abs(sigma1 * sigma2))",
+    "product_of_roots": "from scipy import linalg\nroot = np.real(linalg.sqrtm(sigma1) @ linalg.sqrtm(sigma2))",
+    "no_two": "from scipy import linalg\nroot = np.real(linalg.sqrtm(sigma1 @ sigma2)) / 2",
+}
+
+
+def frechet_body(kind):
+    return (FRECHET[kind] + "\ndiff = mu1 - mu2\n"
+            "return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(root))")
+
+
+def merged(*parts):
+    """Several mistakes' {cell: {region: body}} in one notebook."""
+    out = {}
+    for cell, bodies in parts:
+        out.setdefault(cell, {}).update(bodies)
+    return out
+
+
+# plant id -> (bodies per track, {check name: hint}) for the parts the first release did not have
+NEW_PLANTS = {
+    "p1": (lambda t: merged(("equalized", equalized_body(t, "init_n01")), ("mapping", mapping_body(t, "no_norm")),
+                            ("losses", losses_body(t, "saturating")), ("losses", losses_body(t, "not_squared")),
+                            ("frechet", {0: frechet_body("entrywise")})),
+           {EQ_INIT: "N(0, 1)", MAP: "'pixel norm'", MAP_H: "'pixel norm'", G_LOSS: "the saturating loss",
+            R1: "not squared", R1_H: "not squared", FD: "entry by entry", FD_H: "entry by entry"}),
+    "p2": (lambda t: merged(("equalized", equalized_body(t, "no_lr_on_w")), ("mapping", mapping_body(t, "relu")),
+                            ("losses", losses_body(t, "swapped_d")), ("losses", losses_body(t, "r1_fakes")),
+                            ("frechet", {0: frechet_body("product_of_roots")})),
+           {EQ: "not multiplied by lr_mul", EQ_H: "not multiplied by lr_mul", MAP: "zero where the reference is negative",
+            MAP_H: "zero where the reference is negative", D_LOSS: "swapped", OBJ: "computed on the fakes",
+            FD: "do not commute", FD_H: "do not commute"}),
+    "p3": (lambda t: merged(("equalized", equalized_body(t, "bias_no_lr")), ("mapping", mapping_body(t, "no_lr_mul")),
+                            ("losses", losses_body(t, "log_sigmoid")), ("losses", losses_body(t, "no_half")),
+                            ("frechet", {0: frechet_body("no_two")})),
+           {EQ: "bias is not multiplied by lr_mul", EQ_H: "bias is not multiplied by lr_mul", MAP: "times 100",
+            MAP_H: "times 100", G_LOSS: "not finite", R1: "missing its / 2", R1_H: "missing its / 2",
+            FD: "factor 2", FD_H: "factor 2"}),
+    "p4": (lambda t: merged(("equalized", equalized_body(t, "fan_out")), ("mapping", mapping_body(t, "eight")),
+                            ("losses", losses_body(t, "no_graph")), ("losses", losses_body(t, "no_r1"))),
+           {EQ: "sqrt(out_features)", EQ_H: "sqrt(out_features)", MAP: "8 layers with weights, the reference 3",
+            MAP_H: "8 layers with weights, the reference 1", R1: "no gradient reaches the discriminator's weights",
+            R1_H: "no gradient reaches the discriminator's weights", OBJ: "R1 is missing"}),
+    "p5": (lambda t: {"equalized": equalized_body(t, "detached")},
+           {EQ: "no gradient reaches the stored weight", EQ_H: "no gradient reaches the stored weight"}),
+}
+
+
+for _id, (_new, _hints) in NEW_PLANTS.items():
+    _old, _old_hints = PLANTS[_id]
+    PLANTS[_id] = ((lambda t, _old=_old, _new=_new: {**_old(t), **_new(t)}), {**_old_hints, **_hints})
+
+
 # The judges see arrays, the same in both tracks; the Keras track (a notebook graded in 17 s against 6 s) plants
 # the four notebooks that cover every part, the PyTorch track all six.
 PLANTED = [("torch", p) for p in sorted(PLANTS)] + [("tf", p) for p in ("p1", "p2", "p3", "p4")]
@@ -278,6 +428,39 @@ def test_planted_mistakes_lose_exactly_their_checks(track, plant_id, tmp_path):
     report = grade_notebook(plant(track, tmp_path / f"{plant_id}.ipynb", bodies(track)), fast_key(track),
                             student=plant_id)
     helpers.assert_lost_exactly(report, expected)
+
+
+OTHER_STYLES = {
+    "torch": {
+        "equalized": {0: "self.lr_mul, self.gain = lr_mul, gain\n"
+                         "self.bias = nn.Parameter(torch.zeros(out_features))          # declared first\n"
+                         "self.weight = nn.Parameter(torch.empty(out_features, in_features).normal_(0, 1 / lr_mul))",
+                      1: "w = self.weight * (self.lr_mul * self.gain / self.weight.shape[1] ** 0.5)\n"
+                         "return nn.functional.linear(x, w, self.bias * self.lr_mul)"},
+        "mapping": {0: "blocks = []\nfor i in range(n_layers):\n"
+                       "    blocks += [EqualizedLinear(z_dim if i == 0 else w_dim, w_dim, lr_mul=lr_mul), nn.LeakyReLU(0.2)]\n"
+                       "self.net = nn.Sequential(*blocks)",
+                    1: "return self.net(z / z.pow(2).mean(-1, keepdim=True).add(1e-8).sqrt())"},
+        "losses": {0: "return -nn.functional.logsigmoid(d_fake).mean()",
+                   1: "return -(nn.functional.logsigmoid(-d_fake) + nn.functional.logsigmoid(d_real)).mean()",
+                   2: "x = reals.clone().requires_grad_()\n"
+                      "g = torch.autograd.grad(discriminator(x), x, torch.ones(len(x), 1), create_graph=True)[0]\n"
+                      "return gamma / 2 * (g ** 2).sum(dim=(1, 2, 3)).mean()"},
+        "frechet": {0: "eig = np.linalg.eigvals(sigma1 @ sigma2)          # Tr sqrt(A) = sum sqrt(eigenvalues)\n"
+                       "return float(((mu1 - mu2) ** 2).sum() + np.trace(sigma1 + sigma2)"
+                       " - 2 * np.sqrt(np.clip(eig.real, 0, None)).sum())"},
+    },
+}
+
+
+def test_correct_parts_written_another_way_keep_every_point(tmp_path):
+    """Another declaration order and API for the equalized layer, a Sequential with activation modules,
+    logsigmoid losses, torch.autograd.grad with grad_outputs, and the trace of the square root from the
+    eigenvalues: every new check keeps its points."""
+    nb = plant("torch", tmp_path / "styles.ipynb", OTHER_STYLES["torch"])
+    report = grade_notebook(nb, fast_key("torch"), student="styles")
+    lost = [(r.name, r.message) for r in report.results if r.score < r.points]
+    assert not lost, lost
 
 
 # ----------------------------------------------------------------------------- hostile submissions

@@ -38,7 +38,7 @@ def test_noise_only_changes_a_generator_through_its_noise_weights():
     """At init (noise weights 0) noise changes nothing; scaled at 32x32, it changes detail."""
     import torch
 
-    trainer = sampling.get_trainer("torch", run.make_config(**TINY), "cpu")
+    trainer = sampling.make_trainer("torch", run.make_config(**TINY), "cpu")
     rng = np.random.default_rng(0)
     assert sampling.noise_effect(sampling.noise_images(trainer, rng))["noise_std"] == 0.0
     with torch.no_grad():

@@ -82,12 +82,12 @@ def _weights(trainer):
 def test_resume_continues_where_it_stopped(small_mnist, tmp_path):
     x = sampling.to_model_images(small_mnist.x_train)
     config = run.make_config(batch_size=8, **TINY)
-    straight = sampling.get_trainer("torch", config, "cpu")
+    straight = sampling.make_trainer("torch", config, "cpu")
     h_straight = run.fit(straight, x, epochs=2, steps_per_epoch=2, out=tmp_path / "a",
                          progress=False)
-    run.fit(sampling.get_trainer("torch", config, "cpu"), x, epochs=1, steps_per_epoch=2,
+    run.fit(sampling.make_trainer("torch", config, "cpu"), x, epochs=1, steps_per_epoch=2,
             out=tmp_path / "b", progress=False)
-    resumed = sampling.get_trainer("torch", config, "cpu")
+    resumed = sampling.make_trainer("torch", config, "cpu")
     h_resumed = run.fit(resumed, x, epochs=2, steps_per_epoch=2, out=tmp_path / "b",
                         resume=True, progress=False)
     assert [h["step"] for h in h_resumed] == [1, 2, 3, 4]
@@ -115,14 +115,14 @@ def test_both_tracks_take_the_same_steps(small_mnist, tmp_path, options):
         pass
     x = sampling.to_model_images(small_mnist.x_train)
     config = run.make_config(batch_size=8, **TINY, **options)
-    tt = sampling.get_trainer("torch", config, "cpu")
-    kt = sampling.get_trainer("tf", config, "cpu")
+    tt = sampling.make_trainer("torch", config, "cpu")
+    kt = sampling.make_trainer("tf", config, "cpu")
     copy_torch_to_keras(tt.generator, kt.generator)
     copy_torch_to_keras(tt.discriminator, kt.discriminator)
     copy_torch_to_keras(tt.generator_ema, kt.generator_ema)
     h_torch = run.fit(tt, x, epochs=1, steps_per_epoch=2, out=None, progress=False)
     h_tf = run.fit(kt, x, epochs=1, steps_per_epoch=1, out=tmp_path, progress=False)
-    kt2 = sampling.get_trainer("tf", config, "cpu")
+    kt2 = sampling.make_trainer("tf", config, "cpu")
     h_tf = run.fit(kt2, x, epochs=2, steps_per_epoch=1, out=tmp_path, resume=True,
                    progress=False)
     assert [h["step"] for h in h_tf] == [h["step"] for h in h_torch] == [1, 2]
@@ -145,7 +145,7 @@ def test_both_tracks_take_the_same_steps(small_mnist, tmp_path, options):
         # round-off on average and within 1e-2 everywhere, far below what the steps changed
         diff = np.abs(kt2.synthesize(ws, noise) - tt.synthesize(ws, noise))
         assert diff.mean() < 1e-3 and diff.max() < 1e-2, (diff.mean(), diff.max())
-        untrained = sampling.get_trainer("torch", config, "cpu")
+        untrained = sampling.make_trainer("torch", config, "cpu")
         change = np.abs(tt.synthesize(ws, noise) - untrained.synthesize(ws, noise)).mean()
         assert change > 20 * diff.mean(), (change, diff.mean())
 
@@ -154,9 +154,9 @@ def test_lazy_r1_weights_the_penalty_by_its_interval(small_mnist):
     """StyleGAN2's lazy regularization: R1 on steps 1, 1 + k, ..., weighted k gamma, so
     the per-step average stays gamma's; the steps between add none."""
     x = sampling.to_model_images(small_mnist.x_train)
-    every = run.fit(sampling.get_trainer("torch", run.make_config(batch_size=8, **TINY), "cpu"),
+    every = run.fit(sampling.make_trainer("torch", run.make_config(batch_size=8, **TINY), "cpu"),
                     x, epochs=1, steps_per_epoch=1, out=None, progress=False)
-    lazy = run.fit(sampling.get_trainer("torch", run.make_config(batch_size=8, r1_interval=3,
+    lazy = run.fit(sampling.make_trainer("torch", run.make_config(batch_size=8, r1_interval=3,
                                                                  **TINY), "cpu"),
                    x, epochs=1, steps_per_epoch=5, out=None, progress=False)
     assert lazy[0]["r1"] == pytest.approx(3 * every[0]["r1"], rel=1e-5) and every[0]["r1"] > 0
@@ -177,7 +177,7 @@ def test_samples_come_from_the_moving_average_of_g(small_mnist):
     beta = common.ema_beta(8, config.ema_kimg)
     assert beta == pytest.approx(0.5 ** (8 / 10_000))
     assert common.ema_beta(8, 0.0) == 0.0              # off: Gs is G
-    trainer = sampling.get_trainer("torch", config, "cpu")
+    trainer = sampling.make_trainer("torch", config, "cpu")
     before = [p.detach().clone() for p in trainer.generator_ema.parameters()]
     run.fit(trainer, sampling.to_model_images(small_mnist.x_train), epochs=1, steps_per_epoch=1,
             out=None, progress=False)

@@ -13,7 +13,7 @@ from gencourse.data.mnist import MNIST
 from gencourse.vae import run
 
 
-class NumpyTrack:
+class NumpyTrainer:
     """Encodes an image as its mean ink per half; decodes to a constant image."""
 
     name, is_main = "numpy", True
@@ -53,7 +53,7 @@ class NumpyTrack:
 
 @pytest.fixture
 def fake(monkeypatch):
-    monkeypatch.setattr(run, "get_track", lambda track, config, device: NumpyTrack(config, device))
+    monkeypatch.setattr(run, "make_trainer", lambda track, config, device: NumpyTrainer(config, device))
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,13 @@
 """Hidden checks of the CycleGAN assignment (both tracks): inputs the visible checks never show.
 
 Loaded by path by the grader (`checks(assignment)`) and by the hidden tests of
-the nbgrader source notebooks (`gencourse.grading.commands.run_hidden`); never
+the nbgrader source notebooks (`gencourse.grading.run_hidden`); never
 shipped to students, never on the worker's file system.
 """
 
 from __future__ import annotations
 
-from gencourse.grading import cyclegan_checks as cc
+from gencourse.cyclegan.assignment import checks as cc
 
 
 def checks(assignment) -> list:

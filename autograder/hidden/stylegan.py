@@ -1,13 +1,13 @@
 """Hidden checks of the StyleGAN assignment (both tracks): inputs the visible checks never show.
 
 Loaded by path by the grader (`checks(assignment)`) and by the hidden tests of
-the nbgrader source notebooks (`gencourse.grading.commands.run_hidden`); never
+the nbgrader source notebooks (`gencourse.grading.run_hidden`); never
 shipped to students, never on the worker's file system.
 """
 
 from __future__ import annotations
 
-from gencourse.grading import stylegan_checks as sc
+from gencourse.stylegan.assignment import checks as sc
 
 
 def checks(assignment) -> list:
@@ -28,4 +28,27 @@ def checks(assignment) -> list:
                       "trunc", [sc.truncation_case(161, 2, 8, 5, 0.0, 8), sc.truncation_case(162, 3, 6, 4, 1.5, 2),
                                 sc.truncation_case(163, 1, 10, 3, 0.3, 1)],
                       sc.judge_truncation, prefix="hidden/truncation", **hidden),
+        *gan_checks(assignment),
+    ]
+
+
+def gan_checks(assignment) -> list:
+    """Hidden checks of the equalized layer, the mapping network, the losses and the Fréchet distance."""
+    from gencourse.stylegan.assignment import gan_checks as g
+
+    hidden, track = dict(visible=False), assignment.track.replace("fast", "")
+    return [
+        sc.make_check("Equalized dense (hidden): one input feature, lr_mul 0.1, gain 1", "equalized", 1, "equalized",
+                      [g.equalized_case(171, 2, 1, 3, 0.1, gain=1.0), g.equalized_case(172, 7, 20, 1, 0.5)],
+                      g.judge_equalized_forward, prefix="hidden/equalized", **hidden),
+        sc.make_check("MappingNetwork (hidden): one layer, w_dim narrower than z_dim", "mapping", 1, "mapping",
+                      lambda: [g.mapping_inputs(track, g.mapping_case(181, 3, 9, 5, 1)),
+                               g.mapping_inputs(track, g.mapping_case(182, 1, 4, 4, 2, scale=0.01))],
+                      g.judge_mapping(track), prefix="hidden/mapping", **hidden),
+        sc.make_check("Losses and R1 (hidden): a batch of one, gamma 0.5, non-square images", "losses", 1, "r1",
+                      [g.r1_case(191, 1, (3, 6), 0.5), g.r1_case(192, 8, (2, 2), 4.0)], g.judge_r1,
+                      prefix="hidden/r1", **hidden),
+        sc.make_check("frechet_distance (hidden): dimension 1, covariances of rank 1", "frechet", 1, "frechet",
+                      [g.frechet_case(201, 1), g.frechet_case(202, 7, rank=1)], g.judge_frechet,
+                      prefix="hidden/frechet", **hidden),
     ]

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+
+QUICK_ENV = "GENCOURSE_QUICK"
 
 from .devices import CHOICES
 
@@ -29,3 +33,19 @@ def add_threads_option(p) -> None:
     p.add_argument("--threads", type=positive,
                    help="CPU threads per operation (default: the framework's); 1 is faster "
                         "on a busy machine, where threads wait on each other")
+
+
+def quick() -> bool:
+    """GENCOURSE_QUICK=1: every training command runs at a smoke-test size, in seconds."""
+    return os.environ.get(QUICK_ENV, "") not in ("", "0")
+
+
+def apply_quick(args, **smoke) -> None:
+    """Under GENCOURSE_QUICK=1, set these options on the parsed `args` (a run that checks the set-up,
+    its numbers meaningless), and say so in one line."""
+    if not quick():
+        return
+    for name, value in smoke.items():
+        setattr(args, name, value)
+    what = ", ".join(f"{name.replace('_', '-')} {value}" for name, value in smoke.items())
+    print(f"{QUICK_ENV}=1: a smoke-test run ({what}); its numbers mean nothing", file=sys.stderr)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gencourse.grading.checks import Assignment, Call, Check, Verdict, as_array, register
+from gencourse.grading import Assignment, Call, Check, Verdict, as_array, register
 
 HERE = Path(__file__).resolve().parent
 SOLUTIONS = HERE / "solutions"

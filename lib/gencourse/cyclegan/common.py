@@ -200,3 +200,18 @@ class ImagePool:
     def load_state(self, state: dict) -> None:
         self.images = list(state["images"])
         self.rng.bit_generator.state = state["rng"]
+
+
+def generator_terms(part, d_b_fake_b, d_a_fake_a, real_a, rec_a, real_b, rec_b, *, gan_mode: str,
+                    lambda_cycle: float, lambda_identity: float, same_a=None, same_b=None) -> dict:
+    """What G and F minimize together, term by term: the paper's equation (3) plus the identity terms
+    (gencourse.reference.cyclegan.generator_objective is their sum). `part(name)` is a track's loss
+    function of that name (or a student's); `same_a` / `same_b` are called for F(a) and G(b) only
+    when lambda_identity is not 0. Both tracks' generator steps take their losses from here."""
+    adv, cyc, idt = (part(k) for k in ("generator_adversarial_loss", "cycle_consistency_loss", "identity_loss"))
+    terms = {"G_adv": adv(d_b_fake_b, gan_mode), "F_adv": adv(d_a_fake_a, gan_mode),
+             "cycle_A": cyc(real_a, rec_a, lambda_cycle), "cycle_B": cyc(real_b, rec_b, lambda_cycle)}
+    if lambda_identity and same_a is not None and same_b is not None:
+        terms["identity_A"] = idt(real_a, same_a(), lambda_cycle, lambda_identity)
+        terms["identity_B"] = idt(real_b, same_b(), lambda_cycle, lambda_identity)
+    return terms

@@ -29,6 +29,8 @@ def add_train_arguments(p) -> None:
     p.add_argument("--lambda-cycle", type=float, default=10.0)
     p.add_argument("--lambda-identity", type=float, default=0.5)
     p.add_argument("--pool-size", type=int, default=50)
+    p.add_argument("--eval-images", type=positive, default=300,
+                   help="held-out images per domain for the cycle error and label preservation (default 300)")
     p.set_defaults(func=run_cli)
 
 

@@ -18,7 +18,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .. import plots
-from ..data.domains import Domain, UnpairedDomains, cyclegan_folders, digits_domains, kaggle_monet
+from ..data.domains import Domain, UnpairedDomains, cyclegan_folders, digits_domains
+from ..data.kaggle import kaggle_monet
+from ..runs import RunState
 from .common import CycleGANConfig, lr_factor
 
 # The digits task's default budget: 28x28 single-channel images, narrow networks
@@ -53,6 +55,7 @@ def load_dataset(spec: str = "digits", data_dir=None, seed: int = 0) -> CycleDat
         return CycleData(d.train_a, d.train_b, d.test_a, d.test_b, d.source, digits=True)
     if kind in ("folder", "kaggle") and not path:
         raise ValueError(f"--dataset {spec}: give the folder, as {kind}:PATH")
+    path = str(Path(path).expanduser())       # the shell leaves a ~ after "folder:" alone
     if kind == "folder":
         a, b = cyclegan_folders(path, "train")
         has_test = all((Path(path) / f"test{s}").is_dir() for s in "AB")
@@ -64,7 +67,10 @@ def load_dataset(spec: str = "digits", data_dir=None, seed: int = 0) -> CycleDat
     raise ValueError(f"--dataset must be digits, folder:PATH or kaggle:PATH, got {spec!r}")
 
 
-def get_track(track: str, config: CycleGANConfig, device: str = "auto", parts: dict | None = None):
+def make_trainer(track: str, config: CycleGANConfig, device: str = "auto", parts: dict | None = None,
+                 jit: bool | None = None):
+    """The trainer of one framework; `parts` replace the package's losses or discriminator (the
+    grader plugs a student's in); `jit=False` keeps the Keras steps out of XLA (no compile)."""
     if track == "torch":
         from .torch_track import TorchCycleGAN
 
@@ -72,32 +78,28 @@ def get_track(track: str, config: CycleGANConfig, device: str = "auto", parts: d
     if track == "tf":
         from .tf_track import TFCycleGAN
 
-        return TFCycleGAN(config, device, parts)
+        return TFCycleGAN(config, device, parts, **({} if jit is None else {"jit": jit}))
     raise ValueError(f"track must be 'tf' or 'torch', got {track!r}")
 
 
 def train(track: str = "torch", *, dataset: str = "digits", data: CycleData | None = None,
           data_dir=None, out="runs/cyclegan", device: str = "auto", resume: bool = False,
           progress: bool = True, steps_per_epoch: int | None = None, parts: dict | None = None,
-          **overrides) -> dict:
-    """Train CycleGAN with `track` on `dataset`; `overrides` set CycleGANConfig fields."""
+          eval_images: int = 300, **overrides) -> dict:
+    """Train CycleGAN with `track` on `dataset`; `overrides` set CycleGANConfig fields; `eval_images`
+    held-out images per domain measure the cycle error and label preservation."""
     out = Path(out)
     data = data or load_dataset(dataset, data_dir, overrides.get("seed", 0))
     defaults = DIGITS_DEFAULTS if data.digits else IMAGE_DEFAULTS
     config = CycleGANConfig(**{**defaults, **{k: v for k, v in overrides.items() if v is not None}})
-    t = get_track(track, config, device, parts)
+    t = make_trainer(track, config, device, parts)
     batches = UnpairedDomains(data.train_a, data.train_b, config.image_size, config.batch_size,
                               jitter=not data.digits, flip=not data.digits, seed=config.seed)
     steps = min(steps_per_epoch or batches.steps_per_epoch, batches.steps_per_epoch)
-    ckpt, state_file = out / "checkpoint", out / "checkpoint" / "state.json"
+    run = RunState(out, config.to_dict(), lengthening=("epochs", "decay_epochs"))
     history, start = [], 0
-    if resume and state_file.is_file():
-        state = json.loads(state_file.read_text())
-        diff = _config_diff(state["config"], config.to_dict())
-        if diff:
-            raise ValueError(f"{state_file}: the checkpoint was trained with other settings "
-                             f"({diff}); use another --out or the same options")
-        t.load(ckpt)
+    state = run.resume(t) if resume else None
+    if state is not None:
         history, start = state["history"], state["epoch"] + 1
     total = config.epochs + config.decay_epochs
     label = f"cyclegan/{track}"
@@ -120,29 +122,18 @@ def train(track: str = "torch", *, dataset: str = "digits", data: CycleData | No
             tqdm.write(f"{label} epoch {epoch + 1}/{total}: lr {history[-1]['lr']:.2e}  " +
                        "  ".join(f"{k} {v:.3f}" for k, v in history[-1].items() if k not in ("epoch", "lr")))
         if t.is_main:
-            t.save(ckpt)
-            state_file.write_text(json.dumps({"epoch": epoch, "history": history,
-                                              "config": config.to_dict()}))
+            run.save(t, epoch, history)
     if not t.is_main:
         return {}
     metrics = {"track": track, "dataset": dataset, "data": data.source, "config": config.to_dict(),
                "steps_per_epoch": steps, "params": t.param_counts(),
                "train_seconds": time.perf_counter() - started, "history": history}
-    metrics.update(evaluate(t, data, config, out, f"CycleGAN ({track})"))
+    metrics.update(evaluate(t, data, config, out, f"CycleGAN ({track})", history, eval_images))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
 
 
-# A resumed run may change its length (train longer), nothing that shapes the models.
-RESUMABLE_CHANGES = ("epochs", "decay_epochs")
-
-
-def _config_diff(old: dict, new: dict) -> str:
-    return ", ".join(f"{k} {old.get(k)!r} there, {v!r} now" for k, v in new.items()
-                     if old.get(k) != v and k not in RESUMABLE_CHANGES)
-
-
-def evaluate(t, data: CycleData, config: CycleGANConfig, out: Path, title: str,
+def evaluate(t, data: CycleData, config: CycleGANConfig, out: Path, title: str, history: list,
              n_eval: int = 300) -> dict:
     """Cycle error and (digits) label preservation on held-out images; the figures."""
     size = config.image_size
@@ -154,14 +145,10 @@ def evaluate(t, data: CycleData, config: CycleGANConfig, out: Path, title: str,
          "n_eval": [n_a, n_b]}
     plots.translation_grid([x[:8], g_x[:8], fg_x[:8]], [y[:8], f_y[:8], gf_y[:8]],
                            out / "translations.png", title)
-    plots.cycle_loss_curves(_read_history(out), out / "loss_curves.png", title)
+    plots.cycle_loss_curves(history, out / "loss_curves.png", title)
     if data.digits:
         m.update(label_preservation(data, g_x, f_y, n_a, n_b, config.seed))
     return m
-
-
-def _read_history(out: Path) -> list[dict]:
-    return json.loads((out / "checkpoint" / "state.json").read_text())["history"]
 
 
 def label_preservation(data: CycleData, g_x, f_y, n_a: int, n_b: int, seed: int = 0) -> dict:
@@ -196,8 +183,11 @@ def _to_unit(images: np.ndarray) -> np.ndarray:
 
 def train_from_args(args) -> int:
     """The CLI's entry: options of cyclegan/options.py."""
+    from ..arguments import apply_quick
     from ..devices import set_threads
 
+    images = {} if args.dataset == "digits" else {"image_size": 64}    # 256² would take minutes
+    apply_quick(args, epochs=1, decay_epochs=0, steps_per_epoch=2, eval_images=16, **images)
     set_threads(args.track, args.threads)
     out = args.out or f"runs/cyclegan-{args.track}"
     m = train(args.track, dataset=args.dataset, data_dir=args.data_dir, out=out, device=args.device,
@@ -206,7 +196,8 @@ def train_from_args(args) -> int:
               ngf=args.ngf, ndf=args.ndf, d_layers=args.d_layers, gan_mode=args.gan_mode, epochs=args.epochs,
               decay_epochs=args.decay_epochs, batch_size=args.batch_size,
               learning_rate=args.learning_rate, lambda_cycle=args.lambda_cycle,
-              lambda_identity=args.lambda_identity, pool_size=args.pool_size, seed=args.seed)
+              lambda_identity=args.lambda_identity, pool_size=args.pool_size, seed=args.seed,
+              eval_images=args.eval_images)
     if not m:
         return 0
     line = f"cyclegan/{args.track}: cycle error A {m['cycle_error_A']:.3f}, B {m['cycle_error_B']:.3f}"

@@ -24,7 +24,7 @@ import tensorflow as tf  # noqa: E402
 
 from ..devices import tf_strategy  # noqa: E402
 from . import tf_models as km  # noqa: E402
-from .common import CycleGANConfig, ImagePool  # noqa: E402
+from .common import CycleGANConfig, ImagePool, generator_terms  # noqa: E402
 
 NETS = ("G", "F", "D_A", "D_B")
 
@@ -75,22 +75,16 @@ class TFCycleGAN:
 
     def _generator_step(self, real_a, real_b):
         cfg, n = self.config, self.strategy.num_replicas_in_sync
-        adv, cyc, idt = (self._part(k) for k in ("generator_adversarial_loss",
-                                                  "cycle_consistency_loss", "identity_loss"))
         with tf.GradientTape() as tape:
             fake_b = self.G(real_a, training=True)
             rec_a = self.F(fake_b, training=True)
             fake_a = self.F(real_b, training=True)
             rec_b = self.G(fake_a, training=True)
-            losses = {"G_adv": adv(self.D_B(fake_b, training=True), cfg.gan_mode),
-                      "F_adv": adv(self.D_A(fake_a, training=True), cfg.gan_mode),
-                      "cycle_A": cyc(real_a, rec_a, cfg.lambda_cycle),
-                      "cycle_B": cyc(real_b, rec_b, cfg.lambda_cycle)}
-            if cfg.lambda_identity:
-                losses["identity_A"] = idt(real_a, self.F(real_a, training=True),
-                                           cfg.lambda_cycle, cfg.lambda_identity)
-                losses["identity_B"] = idt(real_b, self.G(real_b, training=True),
-                                           cfg.lambda_cycle, cfg.lambda_identity)
+            losses = generator_terms(self._part, self.D_B(fake_b, training=True), self.D_A(fake_a, training=True),
+                                     real_a, rec_a, real_b, rec_b, gan_mode=cfg.gan_mode,
+                                     lambda_cycle=cfg.lambda_cycle, lambda_identity=cfg.lambda_identity,
+                                     same_a=lambda: self.F(real_a, training=True),
+                                     same_b=lambda: self.G(real_b, training=True))
             total = tf.add_n([tf.cast(v, tf.float32) for v in losses.values()]) / n
         self.opt_g.apply_gradients(zip(tape.gradient(total, self.g_vars), self.g_vars))
         return fake_a, fake_b, losses
@@ -142,6 +136,10 @@ class TFCycleGAN:
 
     def param_counts(self) -> dict[str, int]:
         return {k: int(m.count_params()) for k, m in self.nets.items()}
+
+    def weight_tensors(self, net: str) -> list:
+        """The variables of network `net` ("G", "F", "D_A", "D_B") in Keras' order."""
+        return list(self.nets[net].weights)
 
     def save(self, folder) -> None:
         """Weights, optimizer slots and the history pools."""

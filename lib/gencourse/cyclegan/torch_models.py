@@ -206,18 +206,3 @@ def identity_loss(real: torch.Tensor, same: torch.Tensor, lambda_cycle: float = 
                   lambda_identity: float = LAMBDA_IDENTITY) -> torch.Tensor:
     """lambda_identity * lambda * mean |G(y) - y|."""
     return lambda_identity * lambda_cycle * (real - same).abs().mean()
-
-
-def generator_objective(d_b_fake_b, d_a_fake_a, real_a, rec_a, real_b, rec_b,
-                        same_a=None, same_b=None, *, gan_mode: str = "lsgan",
-                        lambda_cycle: float = LAMBDA_CYCLE,
-                        lambda_identity: float = LAMBDA_IDENTITY) -> torch.Tensor:
-    """G's and F's joint loss; arguments as gencourse.reference.cyclegan.generator_objective."""
-    total = (generator_adversarial_loss(d_b_fake_b, gan_mode)
-             + generator_adversarial_loss(d_a_fake_a, gan_mode)
-             + cycle_consistency_loss(real_a, rec_a, lambda_cycle)
-             + cycle_consistency_loss(real_b, rec_b, lambda_cycle))
-    if lambda_identity and same_a is not None and same_b is not None:
-        total = total + identity_loss(real_a, same_a, lambda_cycle, lambda_identity) \
-            + identity_loss(real_b, same_b, lambda_cycle, lambda_identity)
-    return total

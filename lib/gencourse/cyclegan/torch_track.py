@@ -24,7 +24,7 @@ from torch import nn
 
 from ..devices import torch_setup
 from . import torch_models as tm
-from .common import CycleGANConfig, ImagePool
+from .common import CycleGANConfig, ImagePool, generator_terms
 
 
 class TorchCycleGAN:
@@ -82,15 +82,10 @@ class TorchCycleGAN:
         rec_b = n["G"](fake_a)
         for d in (self.D_A, self.D_B):
             d.requires_grad_(False)
-        adv, cyc, idt = (self._part(k) for k in ("generator_adversarial_loss",
-                                                  "cycle_consistency_loss", "identity_loss"))
-        losses = {"G_adv": adv(n["D_B"](fake_b), cfg.gan_mode),
-                  "F_adv": adv(n["D_A"](fake_a), cfg.gan_mode),
-                  "cycle_A": cyc(real_a, rec_a, cfg.lambda_cycle),
-                  "cycle_B": cyc(real_b, rec_b, cfg.lambda_cycle)}
-        if cfg.lambda_identity:
-            losses["identity_A"] = idt(real_a, n["F"](real_a), cfg.lambda_cycle, cfg.lambda_identity)
-            losses["identity_B"] = idt(real_b, n["G"](real_b), cfg.lambda_cycle, cfg.lambda_identity)
+        losses = generator_terms(self._part, n["D_B"](fake_b), n["D_A"](fake_a), real_a, rec_a, real_b, rec_b,
+                                 gan_mode=cfg.gan_mode, lambda_cycle=cfg.lambda_cycle,
+                                 lambda_identity=cfg.lambda_identity,
+                                 same_a=lambda: n["F"](real_a), same_b=lambda: n["G"](real_b))
         self.opt_g.zero_grad(set_to_none=True)
         sum(losses.values()).backward()
         self.opt_g.step()
@@ -117,6 +112,10 @@ class TorchCycleGAN:
 
     def param_counts(self) -> dict[str, int]:
         return {k: tm.count_params(m) for k, m in self.nets.items()}
+
+    def weight_tensors(self, net: str) -> list:
+        """The parameters and buffers of network `net` ("G", "F", "D_A", "D_B") in state_dict order."""
+        return list(self.nets[net].state_dict(keep_vars=True).values())
 
     def save(self, folder) -> None:
         """Weights, optimizers and the history pools (main rank only)."""

@@ -9,12 +9,9 @@ from .domains import (
     cyclegan_folders,
     digits_domains,
     image_folder,
-    kaggle_monet,
-    parse_example,
     preprocess,
-    read_tfrecord,
-    tfrecord_folder,
 )
+from .kaggle import kaggle_monet, parse_example, read_tfrecord, tfrecord_folder
 from .mnist import MNIST, DataError, load_mnist, read_idx, read_mnist_pair
 
 __all__ = [

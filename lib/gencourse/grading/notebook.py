@@ -4,6 +4,11 @@ A notebook is read as plain JSON (nbformat 4, and the `worksheets` layout of
 nbformat 3), so a broken or hostile file costs notes, never an exception: a
 missing cell, a grade_id used twice, a graded cell retyped to markdown and a
 file that is not a notebook all become sentences a student can act on.
+
+The grader needs the sources only: cell outputs and attachments are cut out of
+the raw bytes first (`strip_outputs`, which skips their strings with a byte
+search, so a notebook of large plots is never parsed whole), and the cap
+applies to what is left, so a student who printed too much keeps their points.
 """
 
 from __future__ import annotations
@@ -14,7 +19,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024
+MAX_FILE_BYTES = 1024 * 1024 * 1024      # a file larger than this is not opened at all
+MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024    # what is left without outputs and attachments
+DROPPED_KEYS = (b'"outputs"', b'"attachments"')
+_TOKEN = re.compile(rb'["{}\[\],]')
 
 _MAGIC = re.compile(r"^(\s*)([%!].*)$")
 
@@ -59,25 +67,110 @@ def strip_magics(source: str) -> str:
     return "\n".join(lines) + ("\n" if source.endswith("\n") else "")
 
 
+def _string_end(raw, i: int) -> int:
+    """The index after the JSON string that starts with the quote at raw[i]."""
+    j = i
+    while True:
+        j = raw.find(b'"', j + 1)
+        if j < 0:
+            raise ValueError("a string is not closed")
+        k = j - 1
+        while raw[k] == 0x5C:              # backslashes before the quote: escaped if odd
+            k -= 1
+        if (j - 1 - k) % 2 == 0:
+            return j + 1
+
+
+def _value_end(raw, i: int) -> int:
+    """The index after the JSON value starting at raw[i] (whitespace before it skipped)."""
+    while raw[i] in b" \t\r\n":
+        i += 1
+    if raw[i] == 0x22:
+        return _string_end(raw, i)
+    if raw[i] not in b"[{":
+        m = re.compile(rb"[,}\]]").search(raw, i)
+        return m.start() if m else len(raw)
+    depth = 0
+    while True:
+        m = _TOKEN.search(raw, i)
+        if m is None:
+            raise ValueError("an array or object is not closed")
+        c, i = raw[m.start()], m.start()
+        if c == 0x22:
+            i = _string_end(raw, i)
+            continue
+        if c in b"[{":
+            depth += 1
+        elif c in b"]}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+
+
+def strip_outputs(raw) -> bytes:
+    """The notebook's JSON with the value of every "outputs" and "attachments" key replaced by [] or {}."""
+    out, i = bytearray(), 0
+    while True:
+        m = _TOKEN.search(raw, i)
+        if m is None:
+            out += raw[i:]
+            return bytes(out)
+        j = m.start()
+        if raw[j] != 0x22:
+            out += raw[i:j + 1]
+            i = j + 1
+            continue
+        end = _string_end(raw, j)
+        key = raw[j:end]
+        out += raw[i:end]
+        i = end
+        if key in DROPPED_KEYS:
+            colon = raw.find(b":", i)
+            if colon >= 0 and not raw[i:colon].strip():
+                start = colon + 1
+                stop = _value_end(raw, start)
+                out += raw[i:start] + (b" []" if key == b'"outputs"' else b" {}")
+                i = stop
+
+
+def _load(path, name: str, nb: "Notebook"):
+    """The notebook's JSON without outputs, or None with a note saying why it was not read."""
+    import mmap
+
+    size = os.path.getsize(path)
+    if size > MAX_FILE_BYTES:
+        nb.notes.append(f"{name} is {size / 2**20:.0f} MB, larger than the {MAX_FILE_BYTES // 2**20} MB a "
+                        "submitted file may have; it was not read")
+        return None
+    with open(path, "rb") as f:
+        raw = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        try:
+            text = strip_outputs(raw)
+        finally:
+            if size:
+                raw.close()
+    if len(text) > MAX_NOTEBOOK_BYTES:
+        nb.notes.append(f"the cells of {name} hold {len(text) / 2**20:.0f} MB of code and text (outputs left "
+                        f"out), more than the {MAX_NOTEBOOK_BYTES // 2**20} MB a notebook may have; it was not read")
+        return None
+    return json.loads(text.decode("utf-8", errors="replace"))
+
+
 def read_notebook(path) -> Notebook:
     """Every cell that carries an nbgrader grade_id, with notes on what is odd."""
     nb = Notebook(path=str(path))
     name = Path(path).name
     try:
-        size = os.path.getsize(path)
-        if size > MAX_NOTEBOOK_BYTES:
+        data = _load(path, name, nb)
+        if data is None:
             nb.readable = False
-            nb.notes.append(f"{name} is {size / 2**20:.0f} MB, larger than the "
-                            f"{MAX_NOTEBOOK_BYTES // 2**20} MB a notebook may have; it was not read")
             return nb
-        with open(path, "rb") as f:
-            raw = f.read(MAX_NOTEBOOK_BYTES + 1)
-        data = json.loads(raw.decode("utf-8", errors="replace"))
     except FileNotFoundError:
         nb.readable = False
         nb.notes.append(f"the notebook {path} does not exist")
         return nb
-    except (OSError, ValueError, RecursionError) as e:
+    except (OSError, ValueError, RecursionError, IndexError) as e:
         nb.readable = False
         nb.notes.append(f"{name} is not a readable notebook ({type(e).__name__}: {str(e)[:200]}); "
                         "save it from Jupyter and submit the .ipynb file")

@@ -1,5 +1,11 @@
 """`gencourse release`: the student notebooks, made by nbgrader's own `generate_assignment`.
 
+An assignment folder `solutions/<name>/` holds one source, `<name>.md`: first
+its nbgrader notebooks `<name>_<track>.ipynb` are generated from it
+(`sources.py`) and written next to it, then nbgrader sees those notebooks and
+nothing else (never the `.md`, which holds the solutions). A folder without
+a `.md` gives nbgrader its hand-kept notebooks.
+
 nbgrader reads `<root>/<source_directory>/<assignment>/` and writes
 `<root>/<release_directory>/<assignment>/`, keeping a gradebook database in
 the course root. To leave nothing stray in the repository (no gradebook.db,
@@ -18,6 +24,8 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+
+from .sources import SourceError, notebooks
 
 SOURCE_DIRECTORY = "solutions"
 RELEASE_DIRECTORY = "assignments"
@@ -41,12 +49,13 @@ def _environment(cwd: Path):
 
 
 def assignments_in(source) -> list[str]:
-    """The assignment folders of a source directory (those holding at least one notebook)."""
+    """The assignment folders of a source directory (those holding a `<name>.md` or a notebook)."""
     source = Path(source)
     if not source.is_dir():
         raise ReleaseError(f"{source}: no such folder of source notebooks")
     return sorted(d.name for d in source.iterdir()
-                  if d.is_dir() and not d.name.startswith(".") and any(d.glob("*.ipynb")))
+                  if d.is_dir() and not d.name.startswith(".")
+                  and ((d / f"{d.name}.md").is_file() or any(d.glob("*.ipynb"))))
 
 
 def generate(root: Path, assignment: str) -> None:
@@ -71,11 +80,26 @@ def generate(root: Path, assignment: str) -> None:
         raise ReleaseError(f"nbgrader generate_assignment failed for {assignment!r}: {type(e).__name__}: {e}") from e
 
 
-def release(source="solutions", release="assignments", assignment=None) -> list[Path]:
+def stage(folder: Path, staged: Path, write_sources: bool = True) -> None:
+    """Put what nbgrader may see of `folder` into `staged`: the notebooks generated from its `.md`
+    (also written into `folder` when `write_sources`), or else its hand-kept notebooks."""
+    staged.mkdir(parents=True)
+    md = folder / f"{folder.name}.md"
+    if not md.is_file():
+        for nb in sorted(folder.glob("*.ipynb")):
+            shutil.copy(nb, staged / nb.name)
+        return
+    for name, text in notebooks(md).items():
+        for target in [staged, folder] if write_sources else [staged]:
+            (target / name).write_text(text, encoding="utf-8")
+
+
+def release(source="solutions", release="assignments", assignment=None, write_sources=True) -> list[Path]:
     """Release `assignment` (every one when None) from `source` into `release`; the notebooks written.
 
     Each released `release/<assignment>/` is replaced as a whole, so a
     notebook removed from the source disappears from the release too.
+    `write_sources=False` leaves `source/` as it is (the tests' fresh release).
     """
     source, release_dir = Path(source).resolve(), Path(release).resolve()
     names = [assignment] if assignment else assignments_in(source)
@@ -86,8 +110,7 @@ def release(source="solutions", release="assignments", assignment=None) -> list[
     with tempfile.TemporaryDirectory(prefix="gencourse-release-") as tmp:
         root = Path(tmp)
         for name in names:
-            shutil.copytree(source / name, root / SOURCE_DIRECTORY / name,
-                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+            stage(source / name, root / SOURCE_DIRECTORY / name, write_sources)
         with _environment(root):
             for name in names:
                 generate(root, name)
@@ -115,7 +138,7 @@ def main(argv=None) -> int:
     try:
         for path in release(args.source, args.release, args.assignment):
             print(path)
-    except ReleaseError as e:
+    except (ReleaseError, SourceError) as e:
         print(f"gencourse release: error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -43,10 +43,12 @@ def reparameterize(z_mean, z_log_var, epsilon):
     return mu + np.exp(0.5 * np.asarray(z_log_var, dtype=np.float64)) * np.asarray(epsilon)
 
 
-def latent_ranges(z, labels, n_classes: int = 10):
-    """Per-class (min, max) of each latent dimension: array [n_classes, dims, 2].
+def latent_ranges(z, labels, n_classes: int = 10, percentile: float = 0.0):
+    """Per-class (low, high) of each latent dimension: array [n_classes, dims, 2].
 
-    Classes with no example get NaN. The report read these off the scatter by eye.
+    percentile 0 gives (min, max), the report's ranges read off the scatter; p > 0 gives
+    numpy's (linear) p-th and (100 - p)-th percentiles, which a few outlying codes do not
+    move. Classes with no example get NaN.
     """
     z = np.asarray(z, dtype=np.float64)
     labels = np.asarray(labels)
@@ -54,9 +56,37 @@ def latent_ranges(z, labels, n_classes: int = 10):
     for c in range(n_classes):
         zc = z[labels == c]
         if len(zc):
-            out[c, :, 0] = zc.min(axis=0)
-            out[c, :, 1] = zc.max(axis=0)
+            out[c, :, 0] = np.percentile(zc, percentile, axis=0)
+            out[c, :, 1] = np.percentile(zc, 100.0 - percentile, axis=0)
     return out
+
+
+def latent_grid(n: int = 10, low=(-3.0, -3.0), high=(3.0, 3.0), method: str = "linear"):
+    """The [n * n, 2] codes of an n x n manifold, row by row: code (x_j, y_i) at row i, column j,
+    x growing left to right and y top to bottom from high to low (z[1] up, as on the scatter).
+
+    "linear": x from low[0] to high[0], y from high[1] to low[1], n evenly spaced values each.
+    "normal": both axes Phi^-1 of n evenly spaced probabilities in [0.05, 0.95], the prior's
+    quantiles (Kingma & Welling 2014, fig. 4; the 2018 Keras example's norm.ppf grid).
+    """
+    if method == "linear":
+        xs = np.linspace(low[0], high[0], n)
+        ys = np.linspace(high[1], low[1], n)
+    elif method == "normal":
+        from statistics import NormalDist
+
+        xs = np.array([NormalDist().inv_cdf(p) for p in np.linspace(0.05, 0.95, n)])
+        ys = xs[::-1]
+    else:
+        raise ValueError(f"method must be 'linear' or 'normal', got {method!r}")
+    return np.stack([np.tile(xs, n), np.repeat(ys, n)], axis=1)
+
+
+def manifold_image(images, n: int):
+    """[n * n, H, W] decoded codes (latent_grid's order) as one [n * H, n * W] image."""
+    images = np.asarray(images, dtype=np.float64)
+    _, h, w = images.shape
+    return images.reshape(n, n, h, w).transpose(0, 2, 1, 3).reshape(n * h, n * w)
 
 
 def _reduce(per_example, reduce):

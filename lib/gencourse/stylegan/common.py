@@ -202,3 +202,16 @@ def sample_noise(rng: np.random.Generator, resolution: int, batch: int,
     """One N(0, 1) noise image per AdaIN layer, float32, for feeding both tracks the same noise."""
     return [rng.standard_normal(s).astype(np.float32)
             for s in noise_shapes(resolution, batch, channels_last)]
+
+
+def generator_args(c: "StyleGANConfig") -> dict:
+    """The Generator's constructor arguments from a config (the same in both tracks)."""
+    return dict(resolution=c.resolution, channels=c.channels, z_dim=c.z_dim, w_dim=c.w_dim,
+                mapping_layers=c.mapping_layers, mapping_lr_mul=c.mapping_lr_mul, fmap_base=c.fmap_base,
+                fmap_max=c.fmap_max, adain_eps=c.adain_eps, w_avg_decay=c.w_avg_decay)
+
+
+def discriminator_args(c: "StyleGANConfig") -> dict:
+    """The Discriminator's constructor arguments from a config (the same in both tracks)."""
+    return dict(resolution=c.resolution, channels=c.channels, fmap_base=c.d_fmap_base or c.fmap_base,
+                fmap_max=c.d_fmap_max or c.fmap_max, mbstd_group=c.mbstd_group)

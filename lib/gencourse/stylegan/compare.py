@@ -16,7 +16,7 @@ import numpy as np
 
 def vae_samples(run_dir, n: int, seed: int = 0, device: str = "auto") -> tuple[np.ndarray, dict]:
     """n decoded digits [n, 28, 28] in [0, 1] from the run in `run_dir`, and its metrics.json."""
-    from ..vae.common import VAEConfig, get_track
+    from ..vae.common import VAEConfig, make_trainer
 
     run_dir = Path(run_dir)
     meta_file = run_dir / "metrics.json"
@@ -27,7 +27,7 @@ def vae_samples(run_dir, n: int, seed: int = 0, device: str = "auto") -> tuple[n
     if meta.get("model") not in ("vae", "cvae"):
         raise ValueError(f"--compare {run_dir}: model {meta.get('model')!r} is not vae or cvae")
     config = VAEConfig(latent_dim=meta["latent_dim"], conditional=meta["model"] == "cvae")
-    track = get_track(meta["track"], config, device)
+    track = make_trainer(meta["track"], config, device)
     track.load(run_dir / "checkpoint")
     rng = np.random.default_rng([seed, 5])
     z = rng.standard_normal((n, meta["latent_dim"])).astype(np.float32)

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data import load_mnist
+from ..arguments import apply_quick
 from ..devices import set_threads
 from . import run, sampling
 
@@ -43,7 +44,7 @@ def mixing_table(track: str, probs, *, steps: int, samples: int, data, seed: int
     for p in probs:
         config = run.make_config(mixing_prob=p, r1_gamma=r1_gamma, learning_rate=learning_rate,
                                  batch_size=batch_size, seed=seed, **size)
-        trainer = sampling.get_trainer(track, config, device)
+        trainer = sampling.make_trainer(track, config, device)
         run.fit(trainer, x_train, epochs=1, steps_per_epoch=steps, out=None, progress=progress,
                 label=f"mixing {p:g}")
         rng = np.random.default_rng([seed, 4])
@@ -74,6 +75,7 @@ def format_table(result: dict) -> str:
 
 
 def mixing_from_args(args) -> int:
+    apply_quick(args, steps=2, fid_samples=200)
     probs = args.probs
     set_threads(args.track, args.threads)
     steps = args.steps or (QUICK_STEPS if args.quick else DEFAULT_STEPS)

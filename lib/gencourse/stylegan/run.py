@@ -23,7 +23,9 @@ from tqdm.auto import tqdm
 
 from .. import plots
 from ..data import load_mnist
+from ..arguments import apply_quick
 from ..devices import set_threads
+from ..runs import RunState
 from . import common, editing, sampling
 
 # The CPU-sized default: 64-dim z and w, 64 feature maps at 4²-8², 32 at 16², 16 at 32²
@@ -62,10 +64,9 @@ def fit(trainer, x_train: np.ndarray, *, epochs: int, steps_per_epoch: int, out:
     out/checkpoint after each epoch when `out` is given; returns the per-step losses."""
     c = trainer.config
     history, start = [], 1
-    state_file = out / "checkpoint" / "state.json" if out is not None else None
-    if resume and state_file is not None and state_file.is_file():
-        state = json.loads(state_file.read_text())
-        trainer.load(out / "checkpoint")
+    run = RunState(out, {**c.to_dict(), "steps_per_epoch": steps_per_epoch}) if out is not None else None
+    state = run.resume(trainer) if resume and run is not None else None
+    if state is not None:
         history, start = state["history"], state["epoch"] + 1
     for epoch in range(start, epochs + 1):
         with tqdm(total=steps_per_epoch, desc=f"{label} epoch {epoch}/{epochs}", unit="step",
@@ -78,9 +79,8 @@ def fit(trainer, x_train: np.ndarray, *, epochs: int, steps_per_epoch: int, out:
                 bar.update()
         if on_epoch is not None:
             on_epoch(epoch)
-        if out is not None and trainer.is_main:
-            trainer.save(out / "checkpoint")
-            state_file.write_text(json.dumps({"epoch": epoch, "history": history}))
+        if run is not None and trainer.is_main:
+            run.save(trainer, epoch, history)
     return history
 
 
@@ -111,7 +111,7 @@ def train(track: str = "torch", *, epochs: int | None = None, steps_per_epoch: i
     out = Path(out)
     config = make_config(mixing_prob=mixing_prob, r1_gamma=r1_gamma, learning_rate=learning_rate,
                          batch_size=batch_size, seed=seed, **size)
-    trainer = sampling.get_trainer(track, config, device)     # a missing device fails first
+    trainer = sampling.make_trainer(track, config, device)     # a missing device fails first
     data = data if data is not None else load_mnist(data_dir)
     x_train = sampling.to_model_images(data.x_train, config.resolution)
     fixed_z = sampling.latents(np.random.default_rng([seed, 0]), 64, config.z_dim)
@@ -200,6 +200,7 @@ def figures(trainer, history: list[dict], out: Path, title: str, seed: int, clf=
 
 
 def train_from_args(args) -> int:
+    apply_quick(args, epochs=1, steps_per_epoch=2, fid_samples=200)
     set_threads(args.track, args.threads)
     out = args.out or f"runs/stylegan-{args.track}"
     m = train(args.track, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,

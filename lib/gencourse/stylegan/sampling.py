@@ -1,6 +1,6 @@
 """Framework-neutral generation and measurement on a trained StyleGAN (either track).
 
-A trainer (torch_track.TorchTrainer or tf_track.KerasTrainer) exposes
+A trainer (torch_track.TorchStyleGAN or tf_track.TFStyleGAN) exposes
 `mapping(z) -> w`, `synthesize(styles, noise) -> images`, `w_avg` and `config`;
 everything here works on those numpy arrays, so both tracks share the figures,
 the Fréchet scores, the noise measure and the editing directions.
@@ -16,16 +16,16 @@ from . import common
 PAD = 2     # MNIST 28x28 zero-padded to 32x32 (the resolution must be a power of two)
 
 
-def get_trainer(track: str, config: common.StyleGANConfig, device: str = "auto"):
+def make_trainer(track: str, config: common.StyleGANConfig, device: str = "auto"):
     """The training loop of `track` ("tf" or "torch"), imported only when asked for."""
     if track == "torch":
-        from .torch_track import TorchTrainer
+        from .torch_track import TorchStyleGAN
 
-        return TorchTrainer(config, device)
+        return TorchStyleGAN(config, device)
     if track == "tf":
-        from .tf_track import KerasTrainer
+        from .tf_track import TFStyleGAN
 
-        return KerasTrainer(config, device)
+        return TFStyleGAN(config, device)
     raise ValueError(f"track must be 'tf' or 'torch', got {track!r}")
 
 

@@ -340,15 +340,11 @@ class Discriminator(keras.Model):
 
 
 def build_generator(config: common.StyleGANConfig | None = None) -> Generator:
-    c = config or common.StyleGANConfig()
-    return Generator(c.resolution, c.channels, c.z_dim, c.w_dim, c.mapping_layers,
-                     c.mapping_lr_mul, c.fmap_base, c.fmap_max, c.adain_eps, c.w_avg_decay)
+    return Generator(**common.generator_args(config or common.StyleGANConfig()))
 
 
 def build_discriminator(config: common.StyleGANConfig | None = None) -> Discriminator:
-    c = config or common.StyleGANConfig()
-    return Discriminator(c.resolution, c.channels, c.d_fmap_base or c.fmap_base,
-                         c.d_fmap_max or c.fmap_max, c.mbstd_group)
+    return Discriminator(**common.discriminator_args(config or common.StyleGANConfig()))
 
 
 def count_params(model) -> int:

@@ -54,7 +54,7 @@ class KerasSampler:
         return np.asarray(self.generator_ema.w_avg)
 
 
-class KerasTrainer(KerasSampler):
+class TFStyleGAN(KerasSampler):
     """Generator, discriminator and their Adam optimizers under a tf.distribute strategy."""
 
     is_main = True
@@ -131,7 +131,7 @@ class KerasTrainer(KerasSampler):
         return augment.draw(rng, b, c.resolution, c.augment) if c.augment else None
 
     def train_step(self, reals: np.ndarray, rng: np.random.Generator, step: int = 1) -> dict:
-        """torch_track.TorchTrainer.train_step's step: the same draws in the same order."""
+        """torch_track.TorchStyleGAN.train_step's step: the same draws in the same order."""
         c, b = self.config, len(reals)
         x = np.asarray(reals, np.float32)[..., None]
         drawn = self._draw(rng, b)

@@ -70,7 +70,7 @@ class TorchSampler:
         return self.generator_ema.w_avg.cpu().numpy()
 
 
-class TorchTrainer(TorchSampler):
+class TorchStyleGAN(TorchSampler):
     """Generator, discriminator and their Adam optimizers on one device."""
 
     def __init__(self, config: common.StyleGANConfig, device: str = "auto",

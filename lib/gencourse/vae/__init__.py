@@ -1,10 +1,10 @@
 """VAE and conditional VAE on MNIST (the report's part one), in two tracks.
 
-`common` holds the framework-neutral part (config, the Track interface, the
+`common` holds the framework-neutral part (config, the Trainer interface, the
 training run with its figures and metrics); `tf_track` and `torch_track` hold
 the models of each framework. Import a track only when you need it.
 """
 
-from .common import VAEConfig, get_track
+from .common import VAEConfig, make_trainer
 
-__all__ = ["VAEConfig", "get_track"]
+__all__ = ["VAEConfig", "make_trainer"]

@@ -20,7 +20,8 @@ from tqdm.auto import tqdm
 from .. import plots
 from ..data import load_mnist
 from ..reference import latent_ranges
-from .common import VAEConfig, get_track
+from ..runs import RunState
+from .common import VAEConfig, make_trainer
 
 DEFAULT_EPOCHS = {"vae": 50, "cvae": 40}    # the report's budgets
 
@@ -37,8 +38,9 @@ def to_float(x: np.ndarray) -> np.ndarray:
 def train(model: str = "vae", track: str = "tf", *, epochs: int | None = None, latent_dim: int = 2,
           batch_size: int = 128, seed: int = 0, learning_rate: float = 1e-3, data=None,
           data_dir=None, out="runs/vae", device: str = "auto", resume: bool = False,
-          progress: bool = True) -> dict:
-    """Train `model` ("vae" or "cvae") with `track` ("tf" or "torch"); returns the metrics."""
+          progress: bool = True, train_size: int | None = None) -> dict:
+    """Train `model` ("vae" or "cvae") with `track` ("tf" or "torch"); returns the metrics.
+    `train_size`: the first N training digits only (the test digits stay whole)."""
     if model not in DEFAULT_EPOCHS:
         raise ValueError(f"model must be 'vae' or 'cvae', got {model!r}")
     epochs = DEFAULT_EPOCHS[model] if epochs is None else epochs
@@ -46,19 +48,19 @@ def train(model: str = "vae", track: str = "tf", *, epochs: int | None = None, l
         raise ValueError("epochs, batch size and latent size must be positive")
     out = Path(out)
     data = data if data is not None else load_mnist(data_dir)
-    x_train, x_test = to_float(data.x_train), to_float(data.x_test)
-    y_train, y_test = data.y_train, data.y_test
+    x_train, x_test = to_float(data.x_train[:train_size]), to_float(data.x_test)
+    y_train, y_test = data.y_train[:train_size], data.y_test
 
     config = VAEConfig(latent_dim=latent_dim, conditional=model == "cvae",
                        learning_rate=learning_rate, seed=seed)
-    t = get_track(track, config, device)
-    ckpt, state_file = out / "checkpoint", out / "checkpoint" / "state.json"
+    t = make_trainer(track, config, device)
+    run = RunState(out, {**config.to_dict(), "model": model, "batch_size": batch_size, "data": data.source,
+                         "train_size": len(x_train)})
     history, snapshots, start = [], {}, 1
-    if resume and state_file.is_file():
-        state = json.loads(state_file.read_text())
-        t.load(ckpt)
+    state = run.resume(t) if resume else None
+    if state is not None:
         history, start = state["history"], state["epoch"] + 1
-        snapshots = {int(k): np.load(ckpt / f"recon_{k}.npy") for k in state["snapshots"]}
+        snapshots = {int(k): np.load(run.folder / f"recon_{k}.npy") for k in state["snapshots"]}
     keep = snapshot_epochs(epochs)
     label = f"{model}/{track}"
     started = time.perf_counter()
@@ -75,11 +77,10 @@ def train(model: str = "vae", track: str = "tf", *, epochs: int | None = None, l
         if epoch in keep:
             snapshots[epoch] = reconstruct(t, x_test[:100], y_test[:100])
         if t.is_main:
-            t.save(ckpt)
+            run.folder.mkdir(parents=True, exist_ok=True)
             for e, im in snapshots.items():
-                np.save(ckpt / f"recon_{e}.npy", im)
-            state_file.write_text(json.dumps({"epoch": epoch, "history": history,
-                                              "snapshots": sorted(snapshots)}))
+                np.save(run.folder / f"recon_{e}.npy", im)
+            run.save(t, epoch, history, snapshots=sorted(snapshots))
     if not t.is_main:
         return {}
     metrics = {

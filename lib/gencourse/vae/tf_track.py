@@ -1,18 +1,19 @@
-"""The VAE and conditional VAE in Keras 3 on TensorFlow: the graded parts and the trusted loop.
+"""The VAE and conditional VAE in Keras 3 on TensorFlow: the trusted parts and the trusted loop.
 
 Names follow the report and the Keras VAE example (F. Chollet, keras.io/examples/
 generative/vae), whose formulas are those of Kingma & Welling (2014): `Sampling`
 (the reparameterization trick), `kl_divergence`, `reconstruction_loss`,
-`build_encoder`, `build_decoder` and the `VAE` model with its own train step.
-The KL function and the sampling layer are parameters, so that the grader can
-train a student's parts in this loop. `KerasTrack` is the `Track` of `common`.
+`condition` (the CVAE's features followed by the one-hot digit), `build_encoder`,
+`build_decoder` and the `VAE` model with its own `train_step`. `TFVAE` is the
+`Trainer` of `common`; it takes a student's networks, sampling layer, conditioning
+and model class (`model_class`, whose `train_step` is the student's), and measures
+held-out losses with the trusted formulas whatever it trains.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
@@ -43,6 +44,19 @@ class Sampling(layers.Layer):
         return z_mean + ops.exp(0.5 * z_log_var) * eps
 
 
+class FixedNoise(layers.Layer):
+    """z = mu + exp(log_var / 2) * eps for one given eps per latent dimension: the grader's
+    deterministic sampling, so that a network's or a step's outputs can be compared exactly."""
+
+    def __init__(self, eps, **kwargs):
+        super().__init__(**kwargs)
+        self.eps = np.asarray(eps, np.float32)
+
+    def call(self, inputs):
+        z_mean, z_log_var = inputs
+        return z_mean + ops.exp(0.5 * z_log_var) * self.eps
+
+
 def kl_divergence(z_mean, z_log_var):
     """KL(N(mu, sigma^2) || N(0, I)) per example, summed over latent dimensions: shape [B]."""
     return -0.5 * ops.sum(1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=-1)
@@ -63,31 +77,34 @@ def reconstruction_loss(x, x_prob):
     return ops.sum(ops.reshape(bce, (ops.shape(bce)[0], -1)), axis=1)
 
 
-def build_encoder(latent_dim: int = 2, n_classes: int = 0, sampling=None) -> keras.Model:
-    """Image [B,28,28,1] (and one-hot digit [B,n_classes] if n_classes) -> [z_mean, z_log_var, z]."""
+def condition(h, labels, n_classes: int = 10):
+    """The CVAE's conditioning: the features, then the one-hot digit, [B, width + n_classes]."""
+    return ops.concatenate([h, ops.one_hot(labels, n_classes, dtype=h.dtype)], axis=-1)
+
+
+def build_encoder(latent_dim: int = 2, n_classes: int = 0, sampling=None, conditioning=None) -> keras.Model:
+    """Image [B,28,28,1] (and integer digit [B] if n_classes) -> [z_mean, z_log_var, z]."""
     image = keras.Input(shape=(28, 28, 1), name="image")
-    inputs = [image]
     h = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(image)
     h = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(h)
     h = layers.Flatten()(h)
     if n_classes:
-        label = keras.Input(shape=(n_classes,), name="label")
-        inputs.append(label)
-        h = layers.Concatenate()([h, label])
+        label = keras.Input(shape=(), dtype="int32", name="label")
+        h = (conditioning or condition)(h, label, n_classes)
     h = layers.Dense(16, activation="relu")(h)
     z_mean = layers.Dense(latent_dim, name="z_mean")(h)
     z_log_var = layers.Dense(latent_dim, name="z_log_var")(h)
     z = (sampling or Sampling())([z_mean, z_log_var])
-    return keras.Model(inputs if n_classes else image, [z_mean, z_log_var, z], name="encoder")
+    return keras.Model([image, label] if n_classes else image, [z_mean, z_log_var, z], name="encoder")
 
 
-def build_decoder(latent_dim: int = 2, n_classes: int = 0) -> keras.Model:
-    """z [B,latent_dim] (and one-hot digit if n_classes) -> pixel probabilities [B,28,28,1]."""
+def build_decoder(latent_dim: int = 2, n_classes: int = 0, conditioning=None) -> keras.Model:
+    """z [B,latent_dim] (and integer digit [B] if n_classes) -> pixel probabilities [B,28,28,1]."""
     z = keras.Input(shape=(latent_dim,), name="z")
     h = z
     if n_classes:
-        label = keras.Input(shape=(n_classes,), name="label")
-        h = layers.Concatenate()([z, label])
+        label = keras.Input(shape=(), dtype="int32", name="label")
+        h = (conditioning or condition)(z, label, n_classes)
     h = layers.Dense(7 * 7 * 64, activation="relu")(h)
     h = layers.Reshape((7, 7, 64))(h)
     h = layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu")(h)
@@ -96,82 +113,117 @@ def build_decoder(latent_dim: int = 2, n_classes: int = 0) -> keras.Model:
     return keras.Model([z, label] if n_classes else z, x_prob, name="decoder")
 
 
+def is_conditional(encoder) -> bool:
+    return len(encoder.inputs) == 2
+
+
+def per_example_losses(encoder, decoder, data):
+    """(reconstruction, KL), each [B], by the trusted formulas; data = images or (images, digits)."""
+    if is_conditional(encoder):
+        x, y = data
+        z_mean, z_log_var, z = encoder([x, y])
+        x_prob = decoder([z, y])
+    else:
+        x = data
+        z_mean, z_log_var, z = encoder(x)
+        x_prob = decoder(z)
+    return reconstruction_loss(x, x_prob), kl_divergence(z_mean, z_log_var)
+
+
 class VAE(keras.Model):
     """Encoder + decoder trained on the negative ELBO (reconstruction + KL, per image).
 
-    A batch is an image tensor, or (image, one-hot digit) for a conditional encoder.
-    The metrics `loss`, `recon` and `kl` are per-image means over everything seen
-    since the last reset (an epoch in `fit`, the data set in `evaluate`).
+    A batch is an image tensor, or (images, digits) for a conditional encoder. The
+    metrics `loss`, `recon` and `kl` are per-image means over everything seen since
+    the last reset (an epoch in `fit`).
     """
 
-    def __init__(self, encoder, decoder, kl_fn: Callable = kl_divergence, **kwargs):
+    def __init__(self, encoder, decoder, **kwargs):
         super().__init__(**kwargs)
-        self.encoder, self.decoder, self.kl_fn = encoder, decoder, kl_fn
-        self.conditional = len(encoder.inputs) == 2
+        self.encoder, self.decoder = encoder, decoder
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.recon_tracker = keras.metrics.Mean(name="recon")
         self.kl_tracker = keras.metrics.Mean(name="kl")
         # Encoder and decoder are built functional models. Marked built, fit() skips its
         # symbolic build, which would call the CVAE with the images alone: Keras reads an
-        # (image, one-hot) batch as (x, y).
+        # (images, digits) batch as (x, y).
         self.built = True
 
     @property
     def metrics(self):
         return [self.loss_tracker, self.recon_tracker, self.kl_tracker]
 
-    def call(self, data):
-        _, _, z = self.encoder(data)
-        return self.decoder([z, data[1]] if self.conditional else z)
-
-    def per_example_losses(self, data):
-        """(reconstruction, KL), each of shape [B], with z sampled by the encoder."""
-        z_mean, z_log_var, z = self.encoder(data)
-        x, latent = (data[0], [z, data[1]]) if self.conditional else (data, z)
-        return reconstruction_loss(x, self.decoder(latent)), self.kl_fn(z_mean, z_log_var)
-
     def train_step(self, data):
         with tf.GradientTape() as tape:
-            recon, kl = self.per_example_losses(data)
+            recon, kl = per_example_losses(self.encoder, self.decoder, data)
             # Gradients are summed over replicas, so each one takes its share of the mean.
             loss = ops.mean(recon + kl) / tf.distribute.get_strategy().num_replicas_in_sync
         grads = tape.gradient(loss, self.trainable_weights)
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
-        return self._track(recon, kl)
+        return self.track(recon, kl)
 
     def test_step(self, data):
-        return self._track(*self.per_example_losses(data))
+        return self.track(*per_example_losses(self.encoder, self.decoder, data))
 
-    def _track(self, recon, kl):
+    def track(self, recon, kl):
         self.loss_tracker.update_state(recon + kl)
         self.recon_tracker.update_state(recon)
         self.kl_tracker.update_state(kl)
         return {m.name: m.result() for m in self.metrics}
 
 
-class KerasTrack:
-    """The `Track` of `gencourse.vae.common` in Keras, on `tf_strategy(device)`."""
+def weight_tensors(model) -> list:
+    """The trainable variables of `model` in layer order, a sampling layer's own left out."""
+    return [v for layer in model.layers if not isinstance(layer, (Sampling, FixedNoise))
+            for v in layer.trainable_weights]
+
+
+def term_gradients(encoder, decoder, data) -> tuple[np.ndarray, np.ndarray]:
+    """Gradients of the batch means of the reconstruction and of the KL, each flat over
+    `weight_tensors(encoder) + weight_tensors(decoder)`: what one SGD step should follow."""
+    weights = weight_tensors(encoder) + weight_tensors(decoder)
+    with tf.GradientTape(persistent=True) as tape:
+        recon, kl = per_example_losses(encoder, decoder, data)
+        terms = ops.mean(recon), ops.mean(kl)
+    flat = []
+    for term in terms:
+        grads = tape.gradient(term, weights)
+        flat.append(np.concatenate([np.zeros(v.shape, np.float32).ravel() if g is None else
+                                    np.asarray(g, np.float64).ravel() for v, g in zip(weights, grads)]))
+    return flat[0], flat[1]
+
+
+class TFVAE:
+    """The `Trainer` of `gencourse.vae.common` in Keras, on `tf_strategy(device)`.
+
+    `encoder`, `decoder` (built models), `sampling`, `conditioning` and `model_class` (a
+    keras.Model taking (encoder, decoder), whose train_step trains) replace the package's own.
+    """
 
     name = "tf"
+    NETS = ("encoder", "decoder")
     is_main = True   # tf.distribute runs one process that sees all replicas
 
-    def __init__(self, config: VAEConfig, device: str = "auto", sampling=None, kl_fn=None):
+    def __init__(self, config: VAEConfig, device: str = "auto", *, encoder=None, decoder=None,
+                 sampling=None, conditioning=None, model_class=None):
         self.config = config
         self.strategy = tf_strategy(device)
         keras.utils.set_random_seed(config.seed)
         n_classes = config.n_classes if config.conditional else 0
         with self.strategy.scope():
-            self.encoder = build_encoder(config.latent_dim, n_classes,
-                                         sampling or Sampling(seed=config.seed))
-            self.decoder = build_decoder(config.latent_dim, n_classes)
-            self.model = VAE(self.encoder, self.decoder, kl_fn or kl_divergence)
+            self.encoder = encoder or build_encoder(config.latent_dim, n_classes,
+                                                    sampling or Sampling(seed=config.seed), conditioning)
+            self.decoder = decoder or build_decoder(config.latent_dim, n_classes, conditioning)
+            self.model = (model_class or VAE)(self.encoder, self.decoder)
             self.model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+        self._losses = tf.function(lambda data: per_example_losses(self.encoder, self.decoder, data),
+                                   reduce_retracing=True)
 
     def _inputs(self, first, y):
-        """The model's inputs: `first` alone, or (first, one-hot digit) for the CVAE."""
+        """The model's inputs: `first` alone, or (first, digits) for the CVAE."""
         if not self.config.conditional:
             return first
-        return first, np.eye(self.config.n_classes, dtype=np.float32)[np.asarray(y)]
+        return first, np.asarray(y, np.int32)
 
     def _images(self, x, y):
         return self._inputs(np.asarray(x, np.float32).reshape(-1, 28, 28, 1), y)
@@ -193,9 +245,14 @@ class KerasTrack:
         return {k: float(v[-1]) for k, v in history.history.items()}
 
     def evaluate(self, x, y, batch_size=500) -> dict:
-        logs = self.model.evaluate(self._batches(self._images(x, y), batch_size), verbose=0,
-                                   return_dict=True)
-        return {k: float(v) for k, v in logs.items()}
+        """Per-image means of the trusted reconstruction and KL on (x, y), one z per image."""
+        sums, n = np.zeros(2), 0
+        for data in self._batches(self._images(x, y), batch_size):
+            recon, kl = self._losses(data)
+            sums += [float(ops.sum(recon)), float(ops.sum(kl))]
+            n += int(recon.shape[0])
+        recon, kl = (float(v) for v in sums / max(n, 1))
+        return {"loss": recon + kl, "recon": recon, "kl": kl}
 
     # predict() reads a pair as (inputs, targets), so the inputs travel as a 1-tuple.
     def encode(self, x, y):
@@ -208,6 +265,9 @@ class KerasTrack:
 
     def param_counts(self) -> dict:
         return {"encoder": self.encoder.count_params(), "decoder": self.decoder.count_params()}
+
+    def weight_tensors(self, net: str) -> list:
+        return weight_tensors(getattr(self, net))
 
     def _state(self):
         """Weights, random-seed states and optimizer slots, in a fixed order."""

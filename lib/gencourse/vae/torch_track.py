@@ -2,26 +2,20 @@
 
 The model is the report's Keras model (the Keras VAE example, F. Chollet,
 keras.io/examples/generative/vae, after Kingma & Welling, "Auto-Encoding
-Variational Bayes", 2014); vae/common.py spells it out. It matches Keras, not
-only in shapes:
+Variational Bayes", 2014; vae/common.py spells it out) written as a PyTorch
+user writes it: `padding=1` convolutions, `output_padding=1` transposed ones,
+channels-first flatten and reshape. Keras' stride-2 "same" padding sits one
+pixel off PyTorch's (bottom/right only against both sides), so the two tracks
+have the same layers, parameter counts and initialization, not the same
+function of the same weights.
 
-- Keras' "same" padding with stride 2 pads the bottom/right only (28 -> 14 ->
-  7), PyTorch's `padding=1` both sides, so the same windows would sit one
-  pixel apart; likewise Keras' stride-2 transposed convolutions crop their
-  last row and column, PyTorch's (`padding=1, output_padding=1`) their first.
-  Turned by 180 degrees, Keras' alignment is exactly PyTorch's, so the conv
-  stacks run on the flipped image (`flip(-2, -1)`, a cheap copy) with
-  PyTorch's native, fast padding (measured: explicit `F.pad` and cropping
-  made a training step 10-15 % slower).
-- Flatten and Reshape use Keras' channels-last order (h, w, c) in Keras'
-  orientation: Keras weights copy in one to one, kernels transposed to
-  PyTorch's layout and flipped spatially (tests/test_vae_torch.py does it).
-- Glorot-uniform weights and zero biases (`init_like_keras`) and Adam's
-  epsilon 1e-7, Keras' defaults: with PyTorch's own initialization the same
-  model ends near neg-ELBO 190 instead of 166 (DESIGN.md).
+Glorot-uniform weights and zero biases (`init_like_keras`) and Adam's epsilon
+1e-7, Keras' defaults: with PyTorch's own initialization the same model ends
+near neg-ELBO 190 instead of 166 (docs/design.md, "Two tracks, one number").
 
-`TorchTrack` implements `gencourse.vae.common.Track`; the grader plugs a
-student's `Sampling` and KL function into it (`sampling=`, `kl_fn=`).
+`TorchVAE` implements `gencourse.vae.common.Trainer`; the grader and the
+notebooks plug a student's networks, `Sampling`, conditioning and step function
+into it (`encoder=`, `decoder=`, `sampling=`, `conditioning=`, `step=`).
 """
 
 from __future__ import annotations
@@ -72,21 +66,32 @@ class Sampling(nn.Module):
         return z_mean + torch.exp(0.5 * z_log_var) * eps
 
 
-def _with_label(h: torch.Tensor, y: torch.Tensor | None, n_classes: int) -> torch.Tensor:
-    """Append the one-hot digit to `h` for a conditional model (n_classes > 0)."""
-    if not n_classes:
-        return h
-    if y is None:
+class FixedNoise(nn.Module):
+    """z = mu + exp(log_var / 2) * eps for one given eps per latent dimension: the grader's
+    deterministic sampling, so that a network's or a step's outputs can be compared exactly."""
+
+    def __init__(self, eps):
+        super().__init__()
+        self.eps = torch.as_tensor(np.asarray(eps, np.float32))   # no buffer: no weight of the network
+
+    def forward(self, z_mean: torch.Tensor, z_log_var: torch.Tensor) -> torch.Tensor:
+        return z_mean + torch.exp(0.5 * z_log_var) * self.eps
+
+
+def condition(h: torch.Tensor, labels: torch.Tensor, n_classes: int = 10) -> torch.Tensor:
+    """The CVAE's conditioning: the features, then the one-hot digit, [B, width + n_classes]."""
+    if labels is None:
         raise ValueError("a conditional model needs the digit labels y")
-    return torch.cat([h, F.one_hot(y, n_classes).to(h.dtype)], dim=1)
+    return torch.cat([h, F.one_hot(labels, n_classes).to(h.dtype)], dim=-1)
 
 
 class Encoder(nn.Module):
     """x [B, 1, 28, 28] (and digit y [B] if n_classes) -> (z_mean, z_log_var, z)."""
 
-    def __init__(self, latent_dim: int = 2, n_classes: int = 0, sampling: nn.Module | None = None):
+    def __init__(self, latent_dim: int = 2, n_classes: int = 0, sampling: nn.Module | None = None,
+                 conditioning: Callable | None = None):
         super().__init__()
-        self.n_classes = n_classes
+        self.n_classes, self.conditioning = n_classes, conditioning or condition
         self.conv1 = nn.Conv2d(1, 32, 3, stride=2, padding=1)
         self.conv2 = nn.Conv2d(32, 64, 3, stride=2, padding=1)
         self.dense = nn.Linear(7 * 7 * 64 + n_classes, 16)
@@ -95,10 +100,10 @@ class Encoder(nn.Module):
         self.sampling = sampling if sampling is not None else Sampling()
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None):
-        h = F.relu(self.conv1(x.flip(-2, -1)))
-        h = F.relu(self.conv2(h))
-        h = h.flip(-2, -1).permute(0, 2, 3, 1).flatten(1)   # Keras' Flatten of NHWC
-        h = F.relu(self.dense(_with_label(h, y, self.n_classes)))
+        h = F.relu(self.conv2(F.relu(self.conv1(x)))).flatten(1)
+        if self.n_classes:
+            h = self.conditioning(h, y, self.n_classes)
+        h = F.relu(self.dense(h))
         z_mean, z_log_var = self.z_mean(h), self.z_log_var(h)
         return z_mean, z_log_var, self.sampling(z_mean, z_log_var)
 
@@ -106,38 +111,67 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     """z [B, latent] (and digit y [B] if n_classes) -> pixel probabilities [B, 1, 28, 28]."""
 
-    def __init__(self, latent_dim: int = 2, n_classes: int = 0):
+    def __init__(self, latent_dim: int = 2, n_classes: int = 0, conditioning: Callable | None = None):
         super().__init__()
-        self.n_classes = n_classes
+        self.n_classes, self.conditioning = n_classes, conditioning or condition
         self.dense = nn.Linear(latent_dim + n_classes, 7 * 7 * 64)
         self.deconv1 = nn.ConvTranspose2d(64, 64, 3, stride=2, padding=1, output_padding=1)
         self.deconv2 = nn.ConvTranspose2d(64, 32, 3, stride=2, padding=1, output_padding=1)
         self.deconv3 = nn.ConvTranspose2d(32, 1, 3, padding=1)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        h = F.relu(self.dense(_with_label(z, y, self.n_classes)))
-        h = h.view(-1, 7, 7, 64).permute(0, 3, 1, 2).flip(-2, -1)   # Keras' Reshape((7, 7, 64))
-        h = F.relu(self.deconv1(h))
-        h = F.relu(self.deconv2(h))
-        return torch.sigmoid(self.deconv3(h)).flip(-2, -1)
+        h = self.conditioning(z, y, self.n_classes) if self.n_classes else z
+        h = F.relu(self.dense(h)).view(-1, 64, 7, 7)
+        h = F.relu(self.deconv2(F.relu(self.deconv1(h))))
+        return torch.sigmoid(self.deconv3(h))
+
+
+def per_example_losses(encoder: nn.Module, decoder: nn.Module, x: torch.Tensor, y=None):
+    """(reconstruction, KL), each [B], by the trusted formulas."""
+    z_mean, z_log_var, z = encoder(x, y)
+    return reconstruction_loss(x, decoder(z, y)), kl_divergence(z_mean, z_log_var)
+
+
+def train_step(encoder: nn.Module, decoder: nn.Module, optimizer, x: torch.Tensor, y=None) -> dict:
+    """One step on the batch mean of the negative ELBO; the batch's means (before the step) back."""
+    recon, kl = per_example_losses(encoder, decoder, x, y)
+    recon, kl = recon.mean(), kl.mean()
+    loss = recon + kl
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return {"loss": loss.detach(), "recon": recon.detach(), "kl": kl.detach()}
+
+
+def term_gradients(encoder: nn.Module, decoder: nn.Module, x, y=None) -> tuple[np.ndarray, np.ndarray]:
+    """Gradients of the batch means of the reconstruction and of the KL, each flat over the
+    parameters of `weight_tensors(encoder) + weight_tensors(decoder)`: what one SGD step should follow."""
+    params = weight_tensors(encoder) + weight_tensors(decoder)
+    recon, kl = per_example_losses(encoder, decoder, x, y)
+    flat = []
+    for term in (recon.mean(), kl.mean()):
+        grads = torch.autograd.grad(term, params, retain_graph=True, allow_unused=True)
+        flat.append(np.concatenate([np.zeros(p.numel()) if g is None else g.detach().double().numpy().ravel()
+                                    for p, g in zip(params, grads)]))
+    return flat[0], flat[1]
+
+
+def weight_tensors(net: nn.Module) -> list:
+    """The parameters and buffers of `net` in state_dict order, the sampling module's left out."""
+    skip = {name for name, m in net.named_modules() if isinstance(m, (Sampling, FixedNoise))}
+    state = net.state_dict(keep_vars=True)
+    return [v for k, v in state.items() if k.rsplit(".", 1)[0] not in skip]
 
 
 class VAE(nn.Module):
-    """Encoder + decoder; forward gives the batch means (neg-ELBO, reconstruction, KL).
+    """Encoder + decoder; forward gives the batch means (neg-ELBO, reconstruction, KL)."""
 
-    `kl_fn(z_mean, z_log_var)` returns the per-example KL; it is injectable so
-    that a student's formula trains in this loop.
-    """
-
-    def __init__(self, encoder: nn.Module, decoder: nn.Module,
-                 kl_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = kl_divergence):
+    def __init__(self, encoder: nn.Module, decoder: nn.Module):
         super().__init__()
-        self.encoder, self.decoder, self.kl_fn = encoder, decoder, kl_fn
+        self.encoder, self.decoder = encoder, decoder
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None):
-        z_mean, z_log_var, z = self.encoder(x, y)
-        recon = reconstruction_loss(x, self.decoder(z, y)).mean()
-        kl = self.kl_fn(z_mean, z_log_var).mean()
+        recon, kl = (t.mean() for t in per_example_losses(self.encoder, self.decoder, x, y))
         return recon + kl, recon, kl
 
 
@@ -150,7 +184,8 @@ def init_like_keras(module: nn.Module, generator: torch.Generator | None = None)
     for m in module.modules():
         if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
             nn.init.xavier_uniform_(m.weight, generator=generator)
-            nn.init.zeros_(m.bias)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
     return module
 
 
@@ -160,34 +195,43 @@ def _batches(x: torch.Tensor, y: torch.Tensor | None, size: int):
         yield x[i:i + size], None if y is None else y[i:i + size]
 
 
-class TorchTrack:
-    """The `Track` of vae/common.py in PyTorch: CPU, CUDA, or DDP under torchrun.
+TERMS = ("loss", "recon", "kl")
+
+
+class TorchVAE:
+    """The `Trainer` of vae/common.py in PyTorch: CPU, CUDA, or DDP under torchrun.
 
     Seeded by `config.seed`: weights, the sampling noise (own generator per
-    rank) and torch's global RNG, for injected parts that draw from it.
-    Under DDP `batch_size` stays the global batch: each rank takes its
-    equal share of every epoch's permutation in batches of batch_size // world.
+    rank) and torch's global RNG, for parts that draw from it. `step` (default
+    `train_step`) trains one batch. Under DDP, encoder and decoder are wrapped
+    each, and `batch_size` stays the global batch: each rank takes its equal
+    share of every epoch's permutation in batches of batch_size // world.
     """
 
     name = "torch"
+    NETS = ("encoder", "decoder")
 
-    def __init__(self, config: VAEConfig, device: str = "auto",
-                 sampling: nn.Module | None = None, kl_fn: Callable | None = None):
+    def __init__(self, config: VAEConfig, device: str = "auto", *, encoder: nn.Module | None = None,
+                 decoder: nn.Module | None = None, sampling: nn.Module | None = None,
+                 conditioning: Callable | None = None, step: Callable | None = None):
         self.config = config
         self.device, self.rank, self.world = torch_setup(device)
         self.is_main = self.rank == 0
         torch.manual_seed(config.seed + self.rank)
         self.generator = torch.Generator(self.device).manual_seed(config.seed + self.rank)
         n_classes = config.n_classes if config.conditional else 0
-        encoder = Encoder(config.latent_dim, n_classes,
-                          sampling if sampling is not None else Sampling(self.generator))
-        self.model = VAE(encoder, Decoder(config.latent_dim, n_classes), kl_fn or kl_divergence)
+        encoder = encoder if encoder is not None else Encoder(
+            config.latent_dim, n_classes, sampling if sampling is not None else Sampling(self.generator),
+            conditioning)
+        decoder = decoder if decoder is not None else Decoder(config.latent_dim, n_classes, conditioning)
+        self.model = VAE(encoder, decoder)
         init_like_keras(self.model, torch.Generator().manual_seed(config.seed))
         self.model.to(self.device)
-        self.trained = self.model
+        self.nets = (self.model.encoder, self.model.decoder)
         if self.world > 1:
-            self.trained = nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.nets = tuple(nn.parallel.DistributedDataParallel(n, device_ids=ids) for n in self.nets)
+        self.step = step or train_step
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate,
                                           eps=1e-7)
 
@@ -218,27 +262,26 @@ class TorchTrack:
         order = order.to(self.device)
         xt, yt = xt[order].unsqueeze(1), None if yt is None else yt[order]
         sums = torch.zeros(3, dtype=torch.float64, device=self.device)
+        self.model.train()
         for xb, yb in _batches(xt, yt, max(1, batch_size // self.world)):
-            terms = self.trained(xb, yb)
-            self.optimizer.zero_grad(set_to_none=True)
-            terms[0].backward()
-            self.optimizer.step()
-            sums += torch.stack(terms).detach() * len(xb)
+            logs = self.step(*self.nets, self.optimizer, xb, yb)
+            sums += torch.stack([torch.as_tensor(logs[k], dtype=torch.float64, device=self.device).detach()
+                                 for k in TERMS]) * len(xb)
             if on_batch is not None:
                 on_batch(len(xb) * self.world)
         if self.world > 1:
             torch.distributed.all_reduce(sums)
-        return dict(zip(("loss", "recon", "kl"), (sums / (len(xt) * self.world)).tolist()))
+        return dict(zip(TERMS, (sums / (len(xt) * self.world)).tolist()))
 
     @torch.no_grad()
     def evaluate(self, x, y, batch_size=500) -> dict:
-        """Per-image means on held-out data with one z per image, the same noise every call."""
+        """Per-image means of the trusted terms on held-out data, one z per image, the same noise every call."""
         xt, yt = self._tensors(x, y)
         sums = torch.zeros(3, dtype=torch.float64, device=self.device)
         with self._fixed_noise():
             for xb, yb in _batches(xt.unsqueeze(1), yt, batch_size):
                 sums += torch.stack(self.model(xb, yb)) * len(xb)
-        return dict(zip(("loss", "recon", "kl"), (sums / len(xt)).tolist()))
+        return dict(zip(TERMS, (sums / len(xt)).tolist()))
 
     @torch.no_grad()
     def encode(self, x, y, batch_size=1000):
@@ -257,6 +300,9 @@ class TorchTrack:
     def param_counts(self) -> dict:
         return {part: sum(p.numel() for p in getattr(self.model, part).parameters())
                 for part in ("encoder", "decoder")}
+
+    def weight_tensors(self, net: str) -> list:
+        return weight_tensors(getattr(self.model, net))
 
     def save(self, directory) -> None:
         """Model, optimizer and RNG states into torch_vae.pt: `load` then continues exactly.

@@ -1,0 +1,186 @@
+"""The judging toolkit every assignment's checks are written with (grader side only).
+
+A check is built with `make_check` from seeded `Case`s and a `judge_one`
+function that reads the worker's replies with `get`, compares them with an
+oracle with `close`, and raises `Mistake` with the sentence a student reads.
+`first_match` names a known wrong answer only when the value equals it;
+otherwise the judge describes what it sees. `judge` is the one place where a
+verdict becomes points, for the isolated grader and for a notebook's own test
+cells alike: scores are clamped to [0, points], and a judge that raises or
+returns NaN costs 0 points and is reported as a grader error.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .contract import Call, Check, Reply, Verdict, as_array
+
+
+class Mistake(Exception):
+    """A judged input failed; the message is what the student reads."""
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+CELL = re.compile(r"\s*\(cell '[^']*', line \d+\)\s*$")
+
+
+def clean_error(error: str) -> str:
+    """One readable line from an error: no colour codes, no Keras wrapper around the real message."""
+    text = ANSI.sub("", error or "")
+    where = CELL.search(text)
+    text = CELL.sub("", text)
+    if "Could not automatically infer the output shape" in text and "Error encountered:" in text:
+        head = text.split(":", 1)[0] + ": " if text.startswith("NotImplementedError") else ""
+        text = head + text.split("Error encountered:", 1)[1]
+    text = re.sub(r"Exception encountered when calling [^\n]*", "", text)   # Keras' wrapper
+    text = text.split("Arguments received by")[0]
+    text = " ".join(line.strip() for line in text.splitlines() if line.strip())
+    text = text.strip().rstrip(":").strip()
+    if len(text) > 400:
+        text = text[:390] + " ... [cut]"
+    return text + (where.group(0) if where else "")
+
+
+def not_implemented(error: str) -> bool:
+    """The release's stub (`raise NotImplementedError()`), not a framework's NotImplementedError with a text."""
+    text = CELL.sub("", clean_error(error))
+    return re.fullmatch(r"NotImplementedError:?\s*", text) is not None
+
+
+def failure(reply: Reply | None) -> str:
+    """The student-facing line for a reply that carries an error (or none at all)."""
+    if reply is None:
+        return "no answer came back"
+    err = (reply.error or "no output came back").strip()
+    if not_implemented(err):
+        return "not implemented yet: the cell still raises NotImplementedError (replace it with your code)"
+    if "is not defined" in err:
+        return clean_error(err)
+    return f"your code raised an error: {clean_error(err)}"
+
+
+def ok_reply(replies: dict, key: str) -> Reply:
+    """The reply for `key` when it carries arrays; a Mistake with the student-facing reason otherwise."""
+    reply = replies.get(key)
+    if reply is None or not reply.ok:
+        raise Mistake(failure(reply))
+    return reply
+
+
+def get(replies: dict, key: str, name: str, shape=None) -> np.ndarray:
+    """`as_array` that turns every problem into a Mistake with a student-facing message."""
+    reply = replies.get(key)
+    if reply is None:
+        raise Mistake("no answer came back for this check")
+    if not reply.ok:
+        raise Mistake(failure(reply))
+    try:
+        return as_array(reply, name, shape)
+    except ValueError as e:
+        raise Mistake(str(e)) from None
+
+
+def show(a, n: int = 4) -> str:
+    flat = np.asarray(a, dtype=np.float64).ravel()
+    more = ", ..." if flat.size > n else ""
+    return "[" + ", ".join(f"{v:.4g}" for v in flat[:n]) + more + "]"
+
+
+def close(got, expected, rtol=1e-4, atol=1e-5) -> bool:
+    """Same shape and equal within rtol, and atol scaled by the largest expected magnitude (at least 1)."""
+    got, expected = np.asarray(got, np.float64), np.asarray(expected, np.float64)
+    if got.shape != expected.shape:
+        return False
+    scale = max(1.0, float(np.max(np.abs(expected), initial=0.0)))
+    return bool(np.allclose(got, expected, rtol=rtol, atol=atol * scale))
+
+
+def first_match(got, variants, rtol=1e-3, atol=1e-4) -> None:
+    """Mistake with the hint of the first known wrong answer that `got` equals ([(value, hint)]).
+
+    Where a wrong answer is NaN (0 / 0 without an epsilon, in float64 here), a
+    float32 computation may give anything: those entries are left out.
+    """
+    for value, hint in variants:
+        value = np.asarray(value, np.float64)
+        got_ = np.asarray(got, np.float64)
+        finite = np.isfinite(value)
+        if got_.shape == value.shape and not finite.all():
+            got_, value = got_[finite], value[finite]
+        if close(got_, value, rtol=rtol, atol=atol):
+            raise Mistake(hint)
+
+
+def unflatten(flat, shapes: list, what: str = "the trained network", hint: str = "") -> list[np.ndarray]:
+    """A flat float32 array cut into arrays of `shapes` (a network's weights from the worker, in the
+    trusted network's order), or a Mistake if the sizes do not fit."""
+    flat = np.asarray(flat, np.float32).ravel()
+    sizes = [int(np.prod(s)) for s in shapes]
+    if flat.size != sum(sizes):
+        raise Mistake(f"{what} came back with {flat.size} numbers, expected {sum(sizes)}{hint}")
+    return [p.reshape(s).copy() for p, s in zip(np.split(flat, np.cumsum(sizes)[:-1]), shapes)]
+
+
+@dataclass
+class Case:
+    """One seeded input of a check: what the probe gets, and how to describe it."""
+
+    label: str
+    inputs: dict
+
+
+def make_check(name, part, points, probe, cases, judge_one, *, visible=True, slow=False, prefix=None) -> Check:
+    """A check asking `probe` about each case; full points when every case passes.
+
+    `cases` is a list of Case, or a function giving one (built on first use, so
+    that importing the checks loads no data). `judge_one(inputs, replies, key)`
+    raises Mistake on a wrong answer and may return a line for the feedback.
+    The first failing case's message is the verdict's message.
+    """
+    prefix = prefix or f"{part}/{name}"
+    built: list = []
+
+    def all_cases() -> list[Case]:
+        if not built:
+            built.extend(cases() if callable(cases) else cases)
+        return built
+
+    def calls():
+        return [Call(f"{prefix}/{i}", probe, case.inputs) for i, case in enumerate(all_cases())]
+
+    def judge_all(replies):
+        details = []
+        for i, case in enumerate(all_cases()):
+            try:
+                detail = judge_one(case.inputs, replies, f"{prefix}/{i}")
+            except Mistake as e:
+                return Verdict(0.0, f"{e} (input: {case.label})")
+            except Exception as e:    # a judge must never take the grader down
+                return Verdict(0.0, f"could not judge the answer ({type(e).__name__}: {e}) (input: {case.label})")
+            if detail:
+                details.append(str(detail))
+        n = len(all_cases())
+        return Verdict(float(points), f"correct on {'all ' if n > 1 else ''}{n} input{'s' if n > 1 else ''}"
+                       + (": " + "; ".join(details) if details else ""))
+
+    return Check(name=name, part=part, points=points, calls=calls, judge=judge_all,
+                 visible=visible, slow=slow)
+
+
+def judge(check: Check, replies: dict[str, Reply]) -> tuple[float, str, str | None]:
+    """(score in [0, points], message, grader-bug note or None) for one check's replies."""
+    try:
+        v = check.judge(replies)
+        score = float(v.score)
+        if not math.isfinite(score):
+            raise ValueError(f"the judge gave a score of {score}")
+        return max(0.0, min(float(check.points), score)), str(v.message), None
+    except Exception as e:  # noqa: BLE001
+        why = f"{type(e).__name__}: {e}"
+        return 0.0, f"grader error in this check ({why}); please tell your instructor", \
+            f"grader error: the judge of {check.name!r} raised {why}"

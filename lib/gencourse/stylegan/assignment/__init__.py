@@ -1,0 +1,34 @@
+"""The StyleGAN assignment: its parts, its checks (`checks`) and the probes each track's worker runs.
+
+Parts (nbgrader grade_ids) and what judges them:
+
+- `equalized`, `mapping`, `losses`, `frechet`: see `gan_checks` (the equalized
+  learning rate and its gradient, the mapping network by `grading.networks`
+  against a numpy oracle with its weights loaded, the non-saturating and
+  logistic losses, R1 and its gradient for D's weights, the Fréchet distance);
+- `adain`: AdaptiveInstanceNorm(channels, w_dim, eps) with the grader's affine
+  map A loaded into its given `style`: (1 + y_s) * instance_norm(x) + y_b
+  against `reference.adaptive_instance_norm`, the gradient reaching w, and the
+  epsilon on channels of zero and tiny variance;
+- `noise`: NoiseInjection(channels): one learned scale per channel starting at
+  zero, x + scale * noise for a given noise image, and drawn noise that is one
+  N(0, 1) image per example, the same for every channel, fresh on every call;
+- `mixing`: mix_styles(w1, w2, crossover) against `reference.mix_styles`;
+- `truncation`: truncate(ws, w_avg, psi, cutoff) against `reference.truncate`;
+- `training` (the test cell after the parts): the student's AdaIN and noise in
+  the package's small synthesis network, fitted in the worker; the grader loads
+  the returned weights into its own network and measures the fit.
+"""
+
+from __future__ import annotations
+
+from ...grading.contract import Assignment, per_track
+
+TRACKS = ("tf", "torch")
+PARTS = ["equalized", "mapping", "adain", "noise", "mixing", "truncation", "losses", "frechet"]
+
+
+def assignments() -> list[Assignment]:
+    from .checks import visible_checks
+
+    return per_track(__name__, "stylegan", TRACKS, PARTS, visible_checks, cpu_seconds=240, memory_mb=6144)

@@ -1,0 +1,435 @@
+"""The StyleGAN assignment's checks (visible ones) and their judges, in both tracks.
+
+The probes (`tf_probes` / `torch_probes`) run the student's parts in the
+worker on seeded inputs; the judges here compare what came back with
+`gencourse.reference.stylegan` in the grader's process. Hidden checks
+(autograder/hidden/stylegan.py) reuse these builders on other inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from ...grading import Case, Check, Mistake, close, first_match, get, make_check, ok_reply, show, unflatten
+from ...reference import stylegan as ref
+from . import gan_checks as g
+from ...weights import assign
+
+TRAINING_PART = "training"
+
+
+# --------------------------------------------------------------------- AdaIN
+
+def adain_case(seed: int, shape, w_dim: int, eps: float = ref.EPS_ADAIN, flat_channels: bool = False) -> Case:
+    """x [N, H, W, C] with its own offset and spread per example and channel, w, the affine map A, eps.
+
+    `flat_channels`: channel 0 of example 0 is constant and channel 1 of every example
+    varies by 1e-2 only, so the epsilon decides the result.
+    """
+    rng = np.random.default_rng(seed)
+    n, _, _, c = shape
+    x = rng.normal(rng.normal(0, 2, (n, 1, 1, c)), rng.uniform(0.3, 3, (n, 1, 1, c)), shape)
+    if flat_channels:
+        x[0, ..., 0] = 0.7
+        x[..., 1] = 0.2 + 0.01 * rng.standard_normal(shape[:3])
+    label = f"seed {seed}, x of shape {list(shape)} (NHWC), w_dim {w_dim}, eps {eps:g}"
+    return Case(label + (", a constant channel and a channel of spread 0.01" if flat_channels else ""),
+                {"x": x.astype(np.float32), "w": rng.standard_normal((n, w_dim)).astype(np.float32),
+                 "kernel": rng.standard_normal((w_dim, 2 * c)).astype(np.float32),
+                 "bias": rng.normal(0, 0.5, 2 * c).astype(np.float32), "eps": np.array(eps),
+                 "weights": rng.standard_normal(shape).astype(np.float32)})
+
+
+def style_of(inputs) -> tuple[np.ndarray, np.ndarray]:
+    """(y_s, y_b) = A(w): the equalized dense map of gain 1, w kernel / sqrt(w_dim) + bias, cut in two."""
+    w, kernel = inputs["w"].astype(np.float64), inputs["kernel"].astype(np.float64)
+    style = w @ kernel / np.sqrt(w.shape[1]) + inputs["bias"].astype(np.float64)
+    c = kernel.shape[1] // 2
+    return style[:, :c], style[:, c:]
+
+
+def _normalized(x, axes, eps, ddof=0, eps_outside=False):
+    mean = x.mean(axis=axes, keepdims=True)
+    var = x.var(axis=axes, keepdims=True, ddof=ddof)
+    with np.errstate(all="ignore"):
+        return (x - mean) / (np.sqrt(var) + eps if eps_outside else np.sqrt(var + eps))
+
+
+def judge_adain(inputs, replies, key):
+    x, eps = inputs["x"].astype(np.float64), float(inputs["eps"])
+    s, b = (v[:, None, None, :] for v in style_of(inputs))
+    reply = ok_reply(replies, key)
+    y = np.asarray(reply.arrays.get("y", np.zeros(0)), np.float64)
+    if y.shape != x.shape:
+        raise Mistake(f"the output has shape {list(y.shape)}; expected the input's shape {list(x.shape)}")
+    if not np.all(np.isfinite(y)):
+        raise Mistake("NaN or infinity in the output on a channel of zero variance: the epsilon is missing "
+                      "(divide by sqrt(variance + eps), with the layer's eps)")
+    spatial, n = (1, 2), _normalized(x, (1, 2), eps)
+    expected = ref.adaptive_instance_norm(x, style_of(inputs)[0], style_of(inputs)[1], eps)
+    if close(y, expected, rtol=1e-3, atol=1e-4):
+        grad = get(replies, key, "grad_w", inputs["w"].shape)
+        if float(get(replies, key, "missing").reshape(())):
+            raise Mistake("the output is right but no gradient reaches w: the style A(w) is computed outside "
+                          "the graph (numpy, .numpy(), .detach(), stop_gradient?), so A could never learn")
+        r = inputs["weights"].astype(np.float64)
+        g_style = np.concatenate([(r * n).sum(axis=spatial), r.sum(axis=spatial)], axis=1)
+        expected_grad = g_style @ inputs["kernel"].astype(np.float64).T / np.sqrt(inputs["w"].shape[1])
+        if not close(grad, expected_grad, rtol=1e-3, atol=1e-4):
+            raise Mistake(f"the output is right but its gradient for w is not: got {show(grad)}, expected "
+                          f"{show(expected_grad)}")
+        return None
+    norm = lambda n_: (1 + s) * n_ + b    # noqa: E731
+    first_match(y, [
+        (norm(_normalized(x, (0, 1, 2), eps)), "normalized over the batch (batch norm): instance norm takes the "
+                                               "mean and variance of each example and channel, over H and W only"),
+        (norm(_normalized(x, (1, 2, 3), eps)), "normalized over all channels at once (layer norm): instance norm "
+                                               "takes the mean and variance per channel, over H and W only"),
+        (norm(_normalized(x, spatial, eps, ddof=1)), "the unbiased variance (divided by H*W - 1): instance norm "
+                                                     "uses the biased one, the mean of (x - mean)^2 (torch: "
+                                                     "unbiased=False / correction=0)"),
+        (norm(_normalized(x, spatial, 0.0)), "the epsilon is missing: divide by sqrt(variance + eps), with the "
+                                             f"layer's eps ({eps:g} here)"),
+        (norm(_normalized(x, spatial, eps, eps_outside=True)), "the epsilon is outside the square root: divide "
+                                                               "by sqrt(variance + eps)"),
+        *[(norm(_normalized(x, spatial, e)), f"a fixed epsilon ({e:g}) instead of the layer's eps ({eps:g} here)")
+          for e in (1e-8, 1e-5, 1e-6) if not np.isclose(e, eps)],
+        (s * n + b, "the scale has no +1: the style's scale is used in the form (1 + y_s), so that an affine "
+                    "map starting near zero starts at the identity scale"),
+        ((1 + b) * n + s, "scale and bias swapped: the first `channels` outputs of A(w) are the scale y_s, the "
+                          "last `channels` the bias y_b"),
+        (_normalized((1 + s) * x + b, spatial, eps), "the style is applied before the normalization, which then "
+                                                     "erases it: normalize x first, then apply (1 + y_s) and y_b"),
+        ((1 + s) * x + b, "no normalization: AdaIN first normalizes each example's channel to zero mean and "
+                          "unit variance over H and W"),
+        ((1 + s) * (x / np.sqrt(x.var(axis=spatial, keepdims=True) + eps)) + b,
+         "the mean is not subtracted: normalize with (x - mean) / sqrt(var + eps)"),
+    ])
+    raise Mistake(f"expected (1 + y_s) * (x - mean) / sqrt(var + eps) + y_b, with mean and biased variance per "
+                  f"example and channel over H and W and (y_s, y_b) = style(w): got {show(y)}, expected "
+                  f"{show(expected)}")
+
+
+# --------------------------------------------------------------------- noise injection
+
+def noise_case(seed: int, shape) -> Case:
+    rng = np.random.default_rng(seed)
+    c = shape[-1]
+    return Case(f"seed {seed}, x of shape {list(shape)} (NHWC)",
+                {"x": rng.standard_normal(shape).astype(np.float32),
+                 "noise": rng.standard_normal((*shape[:3], 1)).astype(np.float32),
+                 "scale": (rng.uniform(0.5, 2.0, c) * rng.choice([-1, 1], c)).astype(np.float32),
+                 "seed": np.array(seed)})
+
+
+def init_inputs(case: Case) -> Case:
+    return Case(case.label, {"x": case.inputs["x"], "seed": case.inputs["seed"]})
+
+
+def judge_noise_init(inputs, replies, key):
+    c = inputs["x"].shape[-1]
+    sizes = [int(v) for v in get(replies, key, "sizes")]
+    if sizes != [c]:
+        if not sizes:
+            raise Mistake("NoiseInjection has no learned weight: it needs one scale per channel")
+        raise Mistake(f"NoiseInjection holds weights of sizes {sizes}; expected one learned scale per channel "
+                      f"({c} numbers for {c} channels)")
+    values = get(replies, key, "values", (c,))
+    if np.any(values != 0):
+        raise Mistake(f"the scale does not start at zero (it starts at {show(values)}): initialize it with zeros, "
+                      "so that the untrained network starts without noise")
+    y = get(replies, key, "y", inputs["x"].shape)
+    if not close(y, inputs["x"]):
+        raise Mistake("with its scale at zero the layer must return x unchanged")
+    return None
+
+
+def given_inputs(case: Case) -> Case:
+    return Case(case.label, {k: case.inputs[k] for k in ("x", "noise", "scale")})
+
+
+def judge_noise_given(inputs, replies, key):
+    x, noise, scale = (inputs[k].astype(np.float64) for k in ("x", "noise", "scale"))
+    y = get(replies, key, "y", x.shape)
+    expected = x + scale * noise
+    if close(y, expected):
+        return None
+    first_match(y, [
+        (x, "the given noise was not added (or the scale is zero): return x + scale * noise"),
+        (x + noise, "the scale is not applied: each channel adds its own learned scale times the noise image"),
+        (scale * noise, "x is missing: the layer adds scale * noise to x"),
+    ], rtol=1e-4, atol=1e-5)
+    if not close(y - x, scale * noise, rtol=0.5, atol=0.5) and np.abs(y - x).max() > 0:
+        raise Mistake("the noise image passed as `noise` was not used: draw noise only when noise is None")
+    raise Mistake(f"expected x + scale * noise (the noise image broadcast over channels): got {show(y)}, "
+                  f"expected {show(expected)}")
+
+
+def drawn_inputs(case: Case) -> Case:
+    return Case(case.label, {k: case.inputs[k] for k in ("x", "scale", "seed")})
+
+
+def judge_noise_drawn(inputs, replies, key):
+    shape = inputs["x"].shape
+    first, second = get(replies, key, "first", shape), get(replies, key, "second", shape)
+    if np.abs(first).max() < 1e-6:
+        raise Mistake("nothing was added with noise=None: draw one N(0, 1) noise image per example")
+    scaled = first * inputs["scale"].astype(np.float64)
+    if not np.allclose(first, first[..., :1], rtol=1e-3, atol=1e-4) and np.allclose(scaled, scaled[..., :1],
+                                                                                     rtol=1e-3, atol=1e-4):
+        raise Mistake("the drawn noise is not multiplied by the learned scale: return x + scale * noise")
+    if not np.allclose(first, first[..., :1], rtol=1e-3, atol=1e-4):
+        raise Mistake("the noise differs between channels (one value per pixel and channel): StyleGAN draws one "
+                      "noise image per example, [N, 1, H, W] (Keras: [N, H, W, 1]), broadcast over the channels, "
+                      "each channel scaled by its own learned weight")
+    image = first[..., 0]
+    if np.allclose(image, image.mean(axis=(1, 2), keepdims=True), atol=1e-5):
+        raise Mistake("the noise is one number per example, not an image: draw a value for every pixel")
+    if len(image) > 1 and np.allclose(image, image[:1], atol=1e-5):
+        raise Mistake("every example of the batch got the same noise image: draw one per example")
+    if np.allclose(first, second, atol=1e-6):
+        raise Mistake("the same noise on every call: draw fresh noise in each forward pass")
+    mean, std = float(image.mean()), float(image.std())
+    if abs(mean) > 0.3 or not 0.7 < std < 1.3:
+        raise Mistake(f"the noise has mean {mean:.3f} and standard deviation {std:.3f}; expected a standard normal "
+                      "N(0, 1) (randn / keras.random.normal, not rand / uniform)")
+    return None
+
+
+# --------------------------------------------------------------------- mixing and truncation
+
+def mixing_case(seed: int, batch: int, num_layers: int, w_dim: int, crossover: int) -> Case:
+    rng = np.random.default_rng(seed)
+    w1, w2 = (rng.standard_normal((batch, num_layers, w_dim)).astype(np.float32) for _ in range(2))
+    return Case(f"seed {seed}, styles of shape {[batch, num_layers, w_dim]}, crossover {crossover}",
+                {"w1": w1, "w2": w2, "crossover": np.array(crossover)})
+
+
+def judge_mixing(inputs, replies, key):
+    w1, w2, c = inputs["w1"].astype(np.float64), inputs["w2"].astype(np.float64), int(inputs["crossover"])
+    got = get(replies, key, "ws", w1.shape)
+    expected = ref.mix_styles(w1, w2, c)
+    if close(got, expected):
+        return None
+    n = w1.shape[1]
+    first_match(got, [
+        (ref.mix_styles(w2, w1, c), f"the latents are swapped: layers 0 to {c - 1} (before the crossover) take "
+                                    "w1, the rest w2"),
+        (ref.mix_styles(w1, w2, c + 1), f"off by one: layer {c} (the crossover itself) took w1; layers before "
+                                        f"the crossover (index < {c}) take w1, the crossover and after take w2"),
+        (ref.mix_styles(w1, w2, c - 1), f"off by one: layer {c - 1} took w2; every layer with index < {c} takes "
+                                        "w1"),
+        (ref.mix_styles(w2, w1, n - c), "the crossover is counted from the last layer: layers with index < "
+                                        "crossover (the coarse ones, from 4x4) take w1"),
+    ])
+    raise Mistake(f"expected layers < {c} from w1 and the rest from w2: per layer, got w1 where "
+                  f"{_which(got, w1)}, expected {_which(expected, w1)}")
+
+
+def _which(ws, w1) -> str:
+    return str([int(i) for i in range(ws.shape[1]) if np.allclose(ws[:, i], w1[:, i], atol=1e-5)])
+
+
+def truncation_case(seed: int, batch: int, num_layers: int, w_dim: int, psi: float, cutoff) -> Case:
+    rng = np.random.default_rng(seed)
+    return Case(f"seed {seed}, styles of shape {[batch, num_layers, w_dim]}, psi {psi:g}, cutoff {cutoff}",
+                {"ws": rng.standard_normal((batch, num_layers, w_dim)).astype(np.float32),
+                 "w_avg": rng.normal(1.5, 0.5, w_dim).astype(np.float32), "psi": np.array(psi),
+                 "cutoff": np.array(-1 if cutoff is None else cutoff)})
+
+
+def judge_truncation(inputs, replies, key):
+    ws, avg, psi = inputs["ws"].astype(np.float64), inputs["w_avg"].astype(np.float64), float(inputs["psi"])
+    cutoff = None if int(inputs["cutoff"]) < 0 else int(inputs["cutoff"])
+    got = get(replies, key, "ws", ws.shape)
+    expected = ref.truncate(ws, avg, psi, cutoff)
+    if close(got, expected):
+        return None
+    n = ws.shape[1]
+    mask = (ref.truncation_coefficients(n, 0.0, cutoff) == 0)[None, :, None]
+    variants = [
+        (ref.truncate(ws, avg, 1 - psi, cutoff), "psi and 1 - psi swapped: w' = w_avg + psi (w - w_avg), so psi "
+                                                 "is the part of (w - w_avg) that is kept"),
+        (np.where(mask, avg - psi * (ws - avg), ws), "the wrong direction: w' = w_avg + psi (w - w_avg) moves w "
+                                                     "toward the average, not past it"),
+        (ref.truncate(ws, 0 * avg, psi, cutoff), "psi is applied around zero (psi * w): truncation pulls w toward "
+                                                 "w_avg, w' = w_avg + psi (w - w_avg)"),
+    ]
+    if cutoff is not None:
+        variants += [
+            (ref.truncate(ws, avg, psi, None), f"the cutoff is ignored: only layers with index < {cutoff} are "
+                                               "truncated, the others keep their w"),
+            (ref.truncate(ws, avg, psi, cutoff + 1), f"off by one: layer {cutoff} was truncated too; only layers "
+                                                     f"with index < {cutoff}"),
+            (ref.truncate(ws, avg, psi, cutoff - 1), f"off by one: layer {cutoff - 1} was not truncated; every "
+                                                     f"layer with index < {cutoff} is"),
+            (np.where(mask, ws, avg + psi * (ws - avg)), f"the wrong layers: those with index >= {cutoff} were "
+                                                         f"truncated; it is those below {cutoff} (the coarse ones)"),
+        ]
+    first_match(got, variants)
+    raise Mistake(f"expected w_avg + psi (w - w_avg) on layers < {cutoff if cutoff is not None else n}: "
+                  f"got {show(got)}, expected {show(expected)}")
+
+
+# --------------------------------------------------------------------- the fit (convergence) check
+
+@dataclass(frozen=True)
+class FitSetup:
+    """The short fit of the convergence check and its pass mark.
+
+    A GAN does not improve measurably in seconds, so the check uses a
+    deterministic regression objective instead (GLO-style, with fixed codes):
+    the package's synthesis network (16x16, 6 styled layers, 32 channels,
+    w_dim 32: probes.stylegan_common.FIT_NETWORK) with the student's AdaIN and
+    noise in every layer is fitted to map `n_images` fixed random codes w (the
+    same w for every layer) to as many real digits (the embedded MNIST subset,
+    padded to 32x32 and average-pooled to 16x16, in [-1, 1]): mean squared
+    error, full batch, Adam (lr 3e-3, betas (0, 0.99)), `iterations` steps. The
+    grader loads the returned weights into its own network (the package's
+    AdaIN and noise) and recomputes the error with its own fixed noise; so a
+    forward pass that differs from AdaIN's trains weights that fail there.
+    Measured through the grader on a loaded 2-core CPU (MSE; 4-15 s per fit):
+
+      mean image of the 16 digits (no use of w)    0.170
+      solution parts                    torch 0.035   tf 0.033
+      style detached from the graph     torch 0.358   tf 0.380
+      no normalization in AdaIN         torch 2.22    tf 2.84
+      scale without +1                  torch 1.89    tf 2.01
+      normalized over the batch         torch 1.66 (outside the grader)
+
+    The pass mark 0.10 sits 3x above the solution and below the mean image,
+    so passing means each w found its own digit through the styles.
+    """
+
+    n_images: int = 16
+    iterations: int = 150
+    learning_rate: float = 3e-3
+    seed: int = 0
+    threshold: float = 0.10
+
+
+@lru_cache(maxsize=4)
+def fit_data(n_images: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(codes w [n, 32], digits [n, 16, 16, 1] in [-1, 1]): the first embedded training digits."""
+    from ...data.mnist import embedded_subset
+    from .common_probes import FIT_NETWORK
+
+    x = embedded_subset().x_train[:n_images].astype(np.float32) / 127.5 - 1.0
+    x = np.pad(x, ((0, 0), (2, 2), (2, 2)), constant_values=-1.0)
+    x = x.reshape(n_images, 16, 2, 16, 2).mean(axis=(2, 4))[..., None]
+    ws = np.random.default_rng(seed + 1).standard_normal((n_images, FIT_NETWORK["w_dim"])).astype(np.float32)
+    return ws, x.astype(np.float32)
+
+
+def fit_case(setup: FitSetup) -> Case:
+    ws, x = fit_data(setup.n_images, setup.seed)
+    return Case(f"{setup.iterations} full-batch steps on {setup.n_images} digits of 16x16, seed {setup.seed}",
+                {"ws": ws, "targets": x, "iterations": np.array(setup.iterations),
+                 "learning_rate": np.array(setup.learning_rate), "seed": np.array(setup.seed)})
+
+
+def fit_error(track: str, flat: np.ndarray, ws: np.ndarray, x: np.ndarray, seed: int = 5) -> float:
+    """Mean squared error of the grader's own synthesis network with the weights `flat` loaded.
+
+    Noise: one fixed N(0, 1) image per layer and example (numpy, `seed`).
+    """
+    from .common_probes import FIT_NETWORK
+
+    flat = np.asarray(flat, np.float32).ravel()
+    n, res = len(ws), FIT_NETWORK["resolution"]
+    rng = np.random.default_rng(seed)
+    noise = [rng.standard_normal((n, r, r, 1)).astype(np.float32)
+             for r in (2 ** (i // 2 + 2) for i in range(2 * int(np.log2(res)) - 2))]
+    styles = np.repeat(ws[:, None, :], len(noise), axis=1)
+    hint = (": do your AdaptiveInstanceNorm and NoiseInjection hold exactly the given style map and one "
+            "scale per channel?")
+    if track == "tf":
+        from ..tf_models import SynthesisNetwork
+
+        net = SynthesisNetwork(**FIT_NETWORK)
+        assign(net.weights, unflatten(flat, [tuple(v.shape) for v in net.weights], hint=hint))
+        return float(np.mean((np.asarray(net(styles, noise), np.float64) - x) ** 2))
+    import torch
+
+    from ..torch_models import SynthesisNetwork
+
+    net = SynthesisNetwork(**FIT_NETWORK)
+    tensors = list(net.state_dict(keep_vars=True).values())
+    assign(tensors, unflatten(flat, [tuple(t.shape) for t in tensors], hint=hint))
+    with torch.no_grad():
+        out = net(torch.from_numpy(styles), [torch.from_numpy(z.transpose(0, 3, 1, 2)) for z in noise])
+    return float(np.mean((out.numpy().transpose(0, 2, 3, 1).astype(np.float64) - x) ** 2))
+
+
+def judge_fit(track: str, setup: FitSetup):
+    def judge_one(inputs, replies, key):
+        reply = ok_reply(replies, key)
+        flat = np.asarray(reply.arrays.get("weights", np.zeros(0)))
+        history = np.asarray(reply.arrays.get("history", np.zeros(0)))
+        if flat.dtype.kind not in "biuf" or not np.all(np.isfinite(flat)):
+            raise Mistake("the fit diverged (NaN or infinite weights) with your AdaIN and noise injection")
+        error = fit_error(track, flat, inputs["ws"], inputs["targets"].astype(np.float64))
+        if not np.isfinite(error) or error > setup.threshold:
+            trend = f"; its loss per step: {show(history[::30], 6)}" if history.size else ""
+            raise Mistake(f"after {setup.iterations} steps with your AdaIN and noise injection, the package's "
+                          f"network with the returned weights reproduces the digits with a mean squared error "
+                          f"of {error:.3f}, above the pass mark {setup.threshold:.2f} (the solution's parts: about "
+                          f"0.035; the mean digit alone: 0.17): does your AdaIN compute exactly (1 + y_s) * "
+                          f"instance_norm(x) + y_b, with gradients reaching the style{trend}?")
+        return (f"mean squared error {error:.4f} on the {setup.n_images} digits after {setup.iterations} steps "
+                f"(pass mark {setup.threshold:.2f})")
+    return judge_one
+
+
+# --------------------------------------------------------------------- the assignments
+
+VISIBLE_FIT = FitSetup()
+NOISE_CASES = [noise_case(41, (4, 8, 8, 6)), noise_case(42, (2, 5, 7, 3))]
+
+
+def visible_checks(track: str) -> list[Check]:
+    return [
+        make_check("Equalized dense layer: the stored weights start N(0, 1/lr_mul^2), the bias at zero", "equalized", 1,
+                   "equalized", [g.equalized_case(71, 4, 512, 64, 0.01), g.equalized_case(72, 4, 256, 32, 1.0)],
+                   g.judge_equalized_init),
+        make_check("Equalized dense layer: y = x (W lr_mul gain / sqrt(in))^T + b lr_mul, and the stored weight's gradient",
+                   "equalized", 2, "equalized",
+                   [g.equalized_case(73, 5, 12, 7, 0.01), g.equalized_case(74, 3, 9, 4, 1.0, gain=1.0)],
+                   g.judge_equalized_forward),
+        make_check("MappingNetwork: pixel norm, then n_layers x (equalized dense with lr_mul 0.01, LeakyReLU 0.2)",
+                   "mapping", 4, "mapping",
+                   lambda: [g.mapping_inputs(track, g.mapping_case(81, 6, 16, 16, 8)),
+                            g.mapping_inputs(track, g.mapping_case(82, 4, 12, 20, 3))],
+                   g.judge_mapping(track)),
+        make_check("AdaIN: (1 + y_s) * instance_norm(x) + y_b, and gradients reaching w", "adain", 4, "adain",
+                   [adain_case(11, (4, 6, 6, 8), 16), adain_case(12, (3, 3, 3, 5), 8)], judge_adain),
+        make_check("AdaIN: the epsilon, on a constant channel and one of tiny variance (eps=1e-3)", "adain", 1,
+                   "adain", [adain_case(13, (2, 4, 4, 3), 8, eps=1e-3, flat_channels=True)], judge_adain),
+        make_check("NoiseInjection: one learned scale per channel, starting at zero", "noise", 1, "noise_init",
+                   [init_inputs(c) for c in NOISE_CASES], judge_noise_init),
+        make_check("NoiseInjection: x + scale * noise for a given noise image", "noise", 1, "noise_given",
+                   [given_inputs(c) for c in NOISE_CASES], judge_noise_given),
+        make_check("NoiseInjection: drawn noise is one N(0, 1) image per example, broadcast over channels", "noise",
+                   2, "noise_drawn", [drawn_inputs(NOISE_CASES[0])], judge_noise_drawn),
+        make_check("Style mixing: layers before the crossover take w1, the rest w2", "mixing", 2, "mix",
+                   [mixing_case(51, 3, 8, 4, 3), mixing_case(52, 2, 6, 5, 5)], judge_mixing),
+        make_check("Truncation: w_avg + psi (w - w_avg) on the layers below the cutoff", "truncation", 2, "trunc",
+                   [truncation_case(61, 3, 8, 4, 0.7, 4), truncation_case(62, 2, 6, 3, 0.5, None)],
+                   judge_truncation),
+        make_check("generator_loss: the non-saturating loss, mean softplus(-D(G(z)))", "losses", 1, "loss_values",
+                   [g.logits_case(91, 16), g.logits_case(92, 5, 10.0, extreme=True)], g.judge_generator_loss),
+        make_check("discriminator_loss: the logistic loss on logits", "losses", 1, "loss_values",
+                   [g.logits_case(93, 16), g.logits_case(94, 5, 10.0, extreme=True)], g.judge_discriminator_loss),
+        make_check("r1_penalty: gamma / 2 * E |grad_x D(x)|^2 on the reals, differentiable for D's weights",
+                   "losses", 2, "r1", [g.r1_case(95, 6), g.r1_case(96, 3, (5, 3), 1.0)], g.judge_r1),
+        make_check("discriminator_objective: the logistic loss plus R1 on the reals", "losses", 1, "d_objective",
+                   [g.r1_case(97, 4)], g.judge_d_objective),
+        make_check("frechet_distance: |mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2))", "frechet", 3, "frechet",
+                   [g.frechet_case(101, 5), g.frechet_case(102, 6, rank=3), g.frechet_case(103, 4, same=True)],
+                   g.judge_frechet),
+        make_check("Fitting with your AdaIN and noise: the synthesis network learns 16 digits", TRAINING_PART, 3,
+                   "fit", lambda: [fit_case(VISIBLE_FIT)], judge_fit(track, VISIBLE_FIT), slow=True),
+    ]

@@ -1,0 +1,94 @@
+"""What both VAE probes share (run in the worker): substitutions, the trusted loop, the numpy parts."""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from ...grading.probing import part, plain, scalar
+from ...weights import assign, to_flat
+
+METRICS = ("loss", "recon", "kl")
+METHODS = ("linear", "normal")
+
+
+@contextlib.contextmanager
+def substituted(ns: dict, **names):
+    """The student's namespace with some names bound to trusted objects for the duration: a part is
+    then judged alone (an encoder with the trusted sampling layer, a step with the trusted losses)."""
+    missing = object()
+    saved = {k: ns.get(k, missing) for k in names}
+    ns.update(names)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is missing:
+                ns.pop(k, None)
+            else:
+                ns[k] = v
+
+
+def split(flat, tensors) -> None:
+    """Load one flat float32 array into `tensors`, in order."""
+    flat, arrays, pos = np.asarray(flat, np.float32).ravel(), [], 0
+    for t in tensors:
+        n = int(np.prod(tuple(t.shape)))
+        arrays.append(flat[pos:pos + n].reshape(tuple(t.shape)))
+        pos += n
+    assign(tensors, arrays)
+
+
+def metrics_of(logs) -> dict:
+    """A step's returned metrics as [loss, recon, kl] (NaN where a name is missing) and which were there."""
+    logs = logs if isinstance(logs, dict) else {}
+    values = [plain(logs[k]).reshape(-1)[0] if k in logs and np.size(plain(logs[k])) == 1 else np.nan
+              for k in METRICS]
+    return {"values": np.array(values, np.float64), "present": np.array([k in logs for k in METRICS], np.float64)}
+
+
+def output_shapes(outputs) -> np.ndarray:
+    """[n outputs, 1 + 4]: ndim and dims of each output (a tuple, a list or one tensor)."""
+    outputs = outputs if isinstance(outputs, (tuple, list)) else [outputs]
+    rows = []
+    for o in outputs:
+        dims = [int(d) for d in np.shape(o)][:4]
+        rows.append([len(dims), *dims, *[0] * (4 - len(dims))])
+    return np.array(rows, np.int64).reshape(-1, 5)
+
+
+def train_with_parts(trainer, x, labels, epochs, batch_size, seed) -> dict:
+    """Train `trainer` (the student's parts plugged in); encoder and decoder back as one flat float32
+    array each (`weight_tensors` order) and `history`: each epoch's (loss, recon, kl)."""
+    x, labels = np.asarray(x, np.float32), None if labels is None else np.asarray(labels, np.int64)
+    history = []
+    for epoch in range(scalar(epochs)):
+        logs = trainer.train_epoch(x, labels, scalar(batch_size), scalar(seed) + epoch)
+        history.append([float(logs.get(k, np.nan)) for k in METRICS])
+    out = {net: to_flat(trainer.weight_tensors(net)) for net in trainer.NETS}
+    out["history"] = np.array(history, dtype=np.float64)
+    return out
+
+
+# ------------------------------------------------------------------ the framework-neutral parts
+
+def latent_ranges(ns, z, labels, n_classes, percentile):
+    fn = part(ns, "latent_ranges")
+    z, labels = np.array(z, dtype=np.float32), np.array(labels, dtype=np.int64)
+    p = scalar(percentile, float)
+    ranges = fn(z, labels, scalar(n_classes)) if p == 0 else fn(z, labels, scalar(n_classes), percentile=p)
+    return {"ranges": plain(ranges)}
+
+
+def latent_grid(ns, n, low, high, method):
+    fn = part(ns, "latent_grid")
+    grid = fn(scalar(n), tuple(np.asarray(low, np.float64)), tuple(np.asarray(high, np.float64)),
+              method=METHODS[scalar(method)])
+    return {"grid": plain(grid)}
+
+
+def manifold(ns, decode, codes, n):
+    """The student's `decode_manifold` with a trusted decoder's `decode` (codes [N, 2] -> [N, 28, 28])."""
+    image = part(ns, "decode_manifold")(decode, np.asarray(codes, np.float64), scalar(n))
+    return {"image": plain(image)}

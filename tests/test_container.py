@@ -1,0 +1,64 @@
+"""Each assignment's solution graded by its Gradescope autograder inside Gradescope's default container.
+
+768 MB and half a CPU (a cgroup of its own, as root): full marks, hidden checks included, and the peak
+memory of the whole process tree under 90 % of the limit. The needs recorded in autograder/container.json
+(what `gencourse gradescope` prints and checks) must still cover what is measured here.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from gencourse.grading import container
+from gencourse.grading.gradescope import build_autograder_zip
+
+ROOT = Path(__file__).resolve().parents[1]
+KEYS = [f"{name}-{track}" for name in ("vae", "cyclegan", "stylegan") for track in ("tf", "torch")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", KEYS)
+def test_solution_grades_inside_the_default_container(key, tmp_path):
+    why = container.unavailable()
+    if why:
+        pytest.skip(why)
+    name, track = key.split("-")
+    fake = tmp_path / "gencourse-0.1.0-py3-none-any.whl"        # the venv's package grades; the zip needs one
+    with zipfile.ZipFile(fake, "w") as zf:
+        zf.writestr("gencourse/__init__.py", "")
+    zip_path = build_autograder_zip(name, tmp_path / f"{name}.zip", wheel=fake, tracks=[track])
+    used, results = container.grade_in_container(zip_path, ROOT / "solutions" / name / f"{name}_{track}.ipynb",
+                                                 tmp_path / "autograder")
+    lost = [f"{t['name']}: {t['score']}/{t['max_score']} {t['output']}" for t in results["tests"]
+            if t["score"] < t["max_score"]]
+    assert not lost and results["tests"], "\n".join(lost) + "\n" + results["output"] + used.output[-2000:]
+    assert any(t["visibility"] == "after_published" for t in results["tests"])     # the hidden checks ran
+    print(f"{key}: peak {used.peak_mb:.0f} MB of {container.DEFAULT_MEMORY_MB}, {used.seconds:.0f} s")
+    assert used.peak_mb < container.HEADROOM * container.DEFAULT_MEMORY_MB, f"{key} peaked at {used.peak_mb:.0f} MB"
+    recorded = container.read_needs(ROOT / "autograder").get(key)
+    assert recorded is not None, f"{key} has no recorded need: run python benchmarks/container.py --write"
+    assert used.peak_mb <= container.need_mb(recorded), \
+        f"{key} now peaks at {used.peak_mb:.0f} MB, more than the {container.need_mb(recorded)} MB recorded"
+
+
+def test_the_readme_states_each_recorded_need():
+    text = (ROOT / "autograder" / "README.md").read_text()
+    needs = container.read_needs(ROOT / "autograder")
+    assert set(needs) == set(KEYS)
+    for key, entry in needs.items():
+        row = next((line for line in text.splitlines() if line.startswith(f"| `{key}` |")), None)
+        assert row is not None, f"autograder/README.md has no container row for {key}"
+        assert f"| {container.need_mb(entry)} MB |" in row and f"| {entry['seconds']:.0f} s |" in row, row
+
+
+def test_gradescope_refuses_a_container_too_small(tmp_path, capsys):
+    from gencourse.cli import main
+
+    assert main(["gradescope", "--assignment", "vae", "--tracks", "tf", "--out", str(tmp_path / "z.zip"),
+                 "--memory-mb", "256"]) == 2
+    assert "vae-tf needs" in capsys.readouterr().err and not (tmp_path / "z.zip").exists()
+    assert main(["gradescope", "--assignment", "vae", "--tracks", "tf", "--out", str(tmp_path / "z.zip")]) == 0
+    assert "vae-tf: needs" in capsys.readouterr().out

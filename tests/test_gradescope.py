@@ -105,6 +105,7 @@ def test_zip_contents(tmp_path):
         inside = whl.namelist()
     assert "gencourse/grading/gradescope.py" in inside and "gencourse/grading/batch.py" in inside
     assert not any("hidden" in n for n in inside)           # hidden checks never ship in the package
+    assert "gencourse/stylegan/pretrained/gs.npz" in inside  # the shipped StyleGAN does
 
 
 def test_finding_the_submission(tmp_path):

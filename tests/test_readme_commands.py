@@ -131,6 +131,14 @@ def check_stylegan(track, compare=()):
     return check
 
 
+def check_stylegan_pretrained(work, out):
+    folder = work / "runs" / "stylegan-pretrained-tf"
+    files(folder, [f for f in STYLEGAN_FIGURES if f != "loss_curves.png"])
+    m = metrics(folder, "frechet_distance", "frechet_floor", "class_fractions", "pretrained")
+    assert m["track"] == "tf" and not (folder / "checkpoint").exists()
+    assert "stylegan/tf: Frechet distance" in out
+
+
 def check_mixing(work, out):
     folder = work / "runs" / "stylegan-mixing"
     files(folder, ["table.txt", "mixing.json"])
@@ -230,6 +238,7 @@ EXPECT = [   # (document, pattern the command matches, its check)
     ("README.md", r"^gencourse train stylegan --track tf --mixing-prob 0\.5 .*--resume$", check_stylegan("tf")),
     ("README.md", r"^gencourse train stylegan --compare runs/vae-tf --compare runs/cvae-torch$",
      check_stylegan("tf", compare=("runs/vae-tf", "runs/cvae-torch"))),
+    ("README.md", r"^gencourse train stylegan --pretrained --track tf$", check_stylegan_pretrained),
     ("README.md", r"^gencourse experiment stylegan-mixing --quick$", check_mixing),
     ("README.md", r"^python benchmarks/(vae|cyclegan|stylegan|grading|notebooks)\.py$", check_help),
     ("autograder/README.md", r"^gencourse release vae$", check_release),

@@ -98,7 +98,14 @@ def test_resume_continues_where_it_stopped(small_mnist, tmp_path):
     assert json.loads((tmp_path / "b" / "checkpoint" / "state.json").read_text())["epoch"] == 2
 
 
-def test_both_tracks_take_the_same_steps(small_mnist, tmp_path):
+# the later papers' options: DiffAugment, lazy R1 (R1 at step 1, not at step 2), Gs ramp-up, and
+# D's own Adam rate (TTUR), here below G's: a larger one turns round-off in near-zero gradients
+# into weight differences of that rate after one Adam step, which G's next step then amplifies
+LATER = dict(augment="translation,cutout", r1_interval=2, ema_rampup=0.05, d_learning_rate=5e-4)
+
+
+@pytest.mark.parametrize("options", [{}, LATER], ids=["paper", "diffaugment-lazy-r1-rampup"])
+def test_both_tracks_take_the_same_steps(small_mnist, tmp_path, options):
     """Same weights, same draws: the Keras loop gives torch's losses, and resumes exactly."""
     from test_stylegan_models import copy_torch_to_keras
 
@@ -107,7 +114,7 @@ def test_both_tracks_take_the_same_steps(small_mnist, tmp_path):
     except RuntimeError:
         pass
     x = sampling.to_model_images(small_mnist.x_train)
-    config = run.make_config(batch_size=8, **TINY)
+    config = run.make_config(batch_size=8, **TINY, **options)
     tt = sampling.make_trainer("torch", config, "cpu")
     kt = sampling.make_trainer("tf", config, "cpu")
     copy_torch_to_keras(tt.generator, kt.generator)
@@ -126,6 +133,42 @@ def test_both_tracks_take_the_same_steps(small_mnist, tmp_path):
     # the averaged generators the samples come from agree too
     z = np.random.default_rng(3).standard_normal((4, config.z_dim)).astype(np.float32)
     np.testing.assert_allclose(kt2.mapping(z), tt.mapping(z), rtol=1e-3, atol=1e-5)
+    if options:
+        assert tt.d_opt.param_groups[0]["lr"] == pytest.approx(float(kt2.d_opt.learning_rate)) == 5e-4
+        assert tt.g_opt.param_groups[0]["lr"] == pytest.approx(float(kt2.g_opt.learning_rate)) == 1e-3
+        assert h_torch[0]["r1"] > 0 and h_torch[1]["r1"] == h_tf[1]["r1"] == 0.0
+        ws = sampling.broadcast(tt.mapping(z), config.num_layers)
+        noise = sampling.noise(tt, np.random.default_rng(4), 4)
+        # Gs took both Adam steps in full (ramp-up). Adam moves a weight by about its rate
+        # whatever the gradient's size, so round-off in near-zero gradients becomes weight
+        # differences of that order, which the next step amplifies: the images agree to
+        # round-off on average and within 1e-2 everywhere, far below what the steps changed
+        diff = np.abs(kt2.synthesize(ws, noise) - tt.synthesize(ws, noise))
+        assert diff.mean() < 1e-3 and diff.max() < 1e-2, (diff.mean(), diff.max())
+        untrained = sampling.make_trainer("torch", config, "cpu")
+        change = np.abs(tt.synthesize(ws, noise) - untrained.synthesize(ws, noise)).mean()
+        assert change > 20 * diff.mean(), (change, diff.mean())
+
+
+def test_lazy_r1_weights_the_penalty_by_its_interval(small_mnist):
+    """StyleGAN2's lazy regularization: R1 on steps 1, 1 + k, ..., weighted k gamma, so
+    the per-step average stays gamma's; the steps between add none."""
+    x = sampling.to_model_images(small_mnist.x_train)
+    every = run.fit(sampling.make_trainer("torch", run.make_config(batch_size=8, **TINY), "cpu"),
+                    x, epochs=1, steps_per_epoch=1, out=None, progress=False)
+    lazy = run.fit(sampling.make_trainer("torch", run.make_config(batch_size=8, r1_interval=3,
+                                                                 **TINY), "cpu"),
+                   x, epochs=1, steps_per_epoch=5, out=None, progress=False)
+    assert lazy[0]["r1"] == pytest.approx(3 * every[0]["r1"], rel=1e-5) and every[0]["r1"] > 0
+    assert lazy[0]["d_loss"] == pytest.approx(every[0]["d_loss"], rel=1e-6)
+    assert [h["r1"] > 0 for h in lazy] == [True, False, False, True, False]
+
+
+def test_gs_ramp_up_shortens_the_half_life_early_only():
+    """stylegan2-ada-pytorch's ema_rampup: half-life min(ema_kimg, r x images seen)."""
+    assert common.ema_beta(32, 10.0, 0.05, 0) == 0.0               # step 1: Gs = G
+    assert common.ema_beta(32, 10.0, 0.05, 32_000) == pytest.approx(0.5 ** (32 / 1600))
+    assert common.ema_beta(32, 10.0, 0.05, 10**7) == common.ema_beta(32, 10.0)
 
 
 def test_samples_come_from_the_moving_average_of_g(small_mnist):

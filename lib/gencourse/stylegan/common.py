@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .augment import parse_policy
 from ..reference.stylegan import (  # noqa: F401  (re-exported: one definition for all)
     EPS_ADAIN,
     EPS_PIXEL_NORM,
@@ -59,6 +60,7 @@ TRUNCATION_PSI = 0.7
 TRUNCATION_CUTOFF = 8     # official G_style default: layers 0-7, i.e. 4² to 32²
 MBSTD_GROUP = 4
 EMA_KIMG = 10.0           # official training_loop.py G_smoothing_kimg: Gs's half-life in 1,000s of images
+R1_INTERVAL = 16          # StyleGAN2 (Karras et al. 2020, section 3.1): lazy R1 every 16 minibatches
 GAIN_LRELU = math.sqrt(2.0)
 
 # Parameter counts of the default networks (1 channel, z_dim = w_dim = 128,
@@ -82,6 +84,12 @@ class StyleGANConfig:
     non-saturating logistic loss with R1 gamma 10, mixing 0.9, w_avg decay 0.995, and
     samples drawn from Gs, a moving average of G's weights with a half-life of 10,000
     images (`ema_kimg`).
+
+    Options of later papers, off by default (the 2019 paper's setup):
+    `r1_interval` k > 1 is StyleGAN2's lazy regularization (R1 on one minibatch in k,
+    weighted k gamma, added to that step's D loss); `augment` a DiffAugment policy
+    ("translation,cutout", see augment.py); `ema_rampup` r > 0 StyleGAN2-ADA's Gs ramp-up
+    (half-life min(ema_kimg, r x images seen)); `d_fmap_base` / `d_fmap_max` widen D alone.
     """
 
     resolution: int = 32
@@ -100,7 +108,13 @@ class StyleGANConfig:
     truncation_psi: float = TRUNCATION_PSI
     truncation_cutoff: int | None = TRUNCATION_CUTOFF
     r1_gamma: float = R1_GAMMA
+    r1_interval: int = 1               # lazy R1: one step in r1_interval, weighted by it
+    augment: str = ""                  # DiffAugment policy, "" for none
+    ema_rampup: float = 0.0            # 0: Gs's half-life is ema_kimg throughout
+    d_fmap_base: int | None = None     # None: D as wide as G
+    d_fmap_max: int | None = None
     learning_rate: float = 1e-3
+    d_learning_rate: float | None = None   # None: learning_rate (TTUR: a rate of D's own)
     beta_1: float = 0.0
     beta_2: float = 0.99
     batch_size: int = 32
@@ -110,6 +124,9 @@ class StyleGANConfig:
         log2 = int(round(math.log2(self.resolution))) if self.resolution > 0 else 0
         if self.resolution < 4 or 2**log2 != self.resolution:
             raise ValueError(f"resolution must be a power of two >= 4, got {self.resolution}")
+        if self.r1_interval < 1:
+            raise ValueError(f"r1_interval must be >= 1, got {self.r1_interval}")
+        parse_policy(self.augment)
 
     @property
     def num_layers(self) -> int:
@@ -121,11 +138,23 @@ class StyleGANConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def applies_r1(self, step: int) -> bool:
+        """Lazy R1 on steps 1, 1 + k, 1 + 2k, ... (stylegan2-ada-pytorch: batch_idx % k == 0)."""
+        return (step - 1) % self.r1_interval == 0
 
-def ema_beta(batch_size: int, ema_kimg: float = EMA_KIMG) -> float:
+
+def ema_beta(batch_size: int, ema_kimg: float = EMA_KIMG, rampup: float = 0.0,
+             images_seen: int | None = None) -> float:
     """Gs <- beta Gs + (1 - beta) G after each step: a half-life of `ema_kimg` thousand images,
-    beta = 0.5 ** (batch / (1000 ema_kimg)) (official training_loop.py Gs_beta); 0 when off."""
-    return 0.5 ** (batch_size / (1000.0 * ema_kimg)) if ema_kimg > 0 else 0.0
+    beta = 0.5 ** (batch / (1000 ema_kimg)) (official training_loop.py Gs_beta); 0 when off.
+    With `rampup` r > 0 the half-life is min(1000 ema_kimg, r x images_seen) images
+    (stylegan2-ada-pytorch training_loop.py ema_rampup), so early Gs does not lag far behind G."""
+    if ema_kimg <= 0:
+        return 0.0
+    half_life = 1000.0 * ema_kimg
+    if rampup > 0 and images_seen is not None:
+        half_life = min(half_life, rampup * images_seen)
+    return 0.5 ** (batch_size / max(half_life, 1e-8))
 
 
 def num_layers(resolution: int) -> int:
@@ -184,5 +213,5 @@ def generator_args(c: "StyleGANConfig") -> dict:
 
 def discriminator_args(c: "StyleGANConfig") -> dict:
     """The Discriminator's constructor arguments from a config (the same in both tracks)."""
-    return dict(resolution=c.resolution, channels=c.channels, fmap_base=c.fmap_base, fmap_max=c.fmap_max,
-                mbstd_group=c.mbstd_group)
+    return dict(resolution=c.resolution, channels=c.channels, fmap_base=c.d_fmap_base or c.fmap_base,
+                fmap_max=c.d_fmap_max or c.fmap_max, mbstd_group=c.mbstd_group)

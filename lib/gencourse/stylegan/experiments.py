@@ -84,9 +84,7 @@ def mixing_from_args(args) -> int:
     result = mixing_table(args.track, probs, steps=steps, samples=samples, data=data,
                           seed=args.seed, device=args.device, progress=not args.no_progress,
                           batch_size=args.batch_size, r1_gamma=args.r1_gamma,
-                          learning_rate=args.learning_rate,
-                          **({} if args.mapping_layers is None
-                             else {"mapping_layers": args.mapping_layers}))
+                          learning_rate=args.learning_rate, **run.model_options(args))
     table = format_table(result)
     print(table)
     out = Path(args.out)

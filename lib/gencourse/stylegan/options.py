@@ -32,6 +32,16 @@ def probabilities(text: str) -> list[float]:
     return values
 
 
+def parse_augment(text: str) -> str:
+    from .augment import parse_policy
+
+    try:
+        parse_policy(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
 def add_model_arguments(p) -> None:
     """Options a training run and the mixing experiment share."""
     from ..arguments import positive
@@ -43,6 +53,12 @@ def add_model_arguments(p) -> None:
                    help="Adam rate (default 0.001, the official code's base rate)")
     p.add_argument("--mapping-layers", type=positive,
                    help="layers of the mapping network (default 2 for the CPU run; the paper's 8)")
+    p.add_argument("--d-learning-rate", type=float,
+                   help="D's own Adam rate (TTUR, Heusel et al. 2017; default: --learning-rate)")
+    p.add_argument("--r1-interval", type=positive,
+                   help="lazy R1 (StyleGAN2): R1 on one minibatch in k, weighted k gamma (default 1)")
+    p.add_argument("--augment", type=parse_augment,
+                   help="DiffAugment policy for D's inputs, e.g. translation,cutout (default none)")
     p.add_argument("--fid-samples", type=positive,
                    help="generated digits scored (default 2000; 300 for a --quick experiment)")
 
@@ -56,6 +72,11 @@ def add_train_arguments(p) -> None:
     p.add_argument("--steps-per-epoch", type=positive, help="training steps per epoch (default 200)")
     p.add_argument("--mixing-prob", type=probability, default=0.9,
                    help="style mixing regularization probability (default 0.9)")
+    p.add_argument("--pretrained", action="store_true",
+                   help="no training: score and draw the model shipped in the package "
+                        "(gencourse/stylegan/pretrained, trained by the default torch run) in "
+                        "--track's framework; writes every figure but the loss curves and "
+                        "metrics.json to --out (default runs/stylegan-pretrained-TRACK)")
     p.add_argument("--compare", action="append", default=[], metavar="RUN_DIR",
                    help="a `gencourse train vae|cvae` output folder whose samples get the same "
                         "Frechet distance in metrics.json (repeatable)")

@@ -75,7 +75,7 @@ def fit(trainer, x_train: np.ndarray, *, epochs: int, steps_per_epoch: int, out:
                 step = (epoch - 1) * steps_per_epoch + i + 1
                 rng = np.random.default_rng([c.seed, step])
                 batch = x_train[rng.choice(len(x_train), c.batch_size, replace=False)]
-                history.append({"step": step, **trainer.train_step(batch, rng)})
+                history.append({"step": step, **trainer.train_step(batch, rng, step)})
                 bar.update()
         if on_epoch is not None:
             on_epoch(epoch)
@@ -143,6 +143,28 @@ def train(track: str = "torch", *, epochs: int | None = None, steps_per_epoch: i
     return metrics
 
 
+def sample_pretrained(track: str = "torch", *, seed: int = 0, fid_samples: int | None = None,
+                      data=None, data_dir=None, out="runs/stylegan-pretrained",
+                      device: str = "auto", compare=(), classifier=None) -> dict:
+    """No training: the shipped Gs (stylegan/pretrained) scored and drawn as `train` does,
+    every figure but the loss curves and the progress snapshots; returns the metrics."""
+    from . import pretrained
+
+    out = Path(out)
+    sampler = pretrained.load(track, device)
+    data = data if data is not None else load_mnist(data_dir)
+    n = fid_samples or DEFAULTS["fid_samples"]
+    metrics = {"model": "stylegan", "track": track, "pretrained": pretrained.metrics()["command"],
+               "config": sampler.config.to_dict(), "data": data.source,
+               "n_test": len(data.x_test)}
+    clf = classifier or classifier_for(data, seed)
+    metrics.update(evaluate(sampler, data, clf, n, seed, compare, device))
+    metrics.update(figures(sampler, [], out, f"StyleGAN (shipped, {track})", seed, clf,
+                           edit_samples=max(100, n // 2)))
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
 def classifier_for(data, seed: int = 0):
     """The package's digit classifier, trained on (up to 10,000 of) the training digits."""
     from ..metrics import DigitClassifier
@@ -194,21 +216,33 @@ def figures(trainer, history: list[dict], out: Path, title: str, seed: int, clf=
     plots.image_table(to_unit(sampling.truncation_table(trainer, rng)), out / "truncation.png",
                       col_labels=[f"psi {p:g}" for p in sampling.TRUNCATION_PSIS],
                       title=f"{title}: truncation toward w_avg")
-    plots.gan_loss_curves(history, out / "loss_curves.png", title)
+    if history:
+        plots.gan_loss_curves(history, out / "loss_curves.png", title)
     edits = editing.edit_figure(trainer, out / "editing.png", seed, title, clf, n=edit_samples)
     return {"noise": measure, "editing": edits}
+
+
+def model_options(args) -> dict:
+    """The config options given on the command line (the others keep make_config's defaults)."""
+    return {k: getattr(args, k) for k in ("mapping_layers", "r1_interval", "augment", "d_learning_rate")
+            if getattr(args, k) is not None}
 
 
 def train_from_args(args) -> int:
     apply_quick(args, epochs=1, steps_per_epoch=2, fid_samples=200)
     set_threads(args.track, args.threads)
-    out = args.out or f"runs/stylegan-{args.track}"
-    m = train(args.track, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
-              batch_size=args.batch_size, mixing_prob=args.mixing_prob, r1_gamma=args.r1_gamma,
-              learning_rate=args.learning_rate, seed=args.seed, fid_samples=args.fid_samples,
-              data_dir=args.data_dir, out=out, device=args.device, resume=args.resume,
-              progress=not args.no_progress, compare=args.compare,
-              **({} if args.mapping_layers is None else {"mapping_layers": args.mapping_layers}))
+    if args.pretrained:
+        out = args.out or f"runs/stylegan-pretrained-{args.track}"
+        m = sample_pretrained(args.track, seed=args.seed, fid_samples=args.fid_samples,
+                              data_dir=args.data_dir, out=out, device=args.device,
+                              compare=args.compare)
+    else:
+        out = args.out or f"runs/stylegan-{args.track}"
+        m = train(args.track, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
+                  batch_size=args.batch_size, mixing_prob=args.mixing_prob, r1_gamma=args.r1_gamma,
+                  learning_rate=args.learning_rate, seed=args.seed, fid_samples=args.fid_samples,
+                  data_dir=args.data_dir, out=out, device=args.device, resume=args.resume,
+                  progress=not args.no_progress, compare=args.compare, **model_options(args))
     if m:
         print(f"stylegan/{args.track}: Frechet distance {m['frechet_distance']:.2f} "
               f"(psi 0.7: {m['frechet_distance_psi_0.7']:.2f}; floor, real train vs test: "

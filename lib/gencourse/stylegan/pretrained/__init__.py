@@ -1,0 +1,91 @@
+"""The StyleGAN shipped with the package: Gs (the averaged generator) of the default
+`gencourse train stylegan --track torch` run, so that a notebook or
+`gencourse train stylegan --pretrained` can draw samples, style mixing, truncation,
+noise resampling and edits without training.
+
+gs.npz holds the torch generator's named float32 arrays (convert.py, no pickle);
+metrics.json the exact command, seed, budget, machine, wall time, configuration and
+the metrics the run measured; README.md says the same in words. Both tracks load the
+same arrays (Keras through convert.to_keras) and draw the same images.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .. import convert
+from ..common import StyleGANConfig
+
+HERE = Path(__file__).resolve().parent
+WEIGHTS = HERE / "gs.npz"
+METRICS = HERE / "metrics.json"
+
+
+def metrics() -> dict:
+    """What the shipped run recorded (command, budget, wall time, Fréchet distance, ...)."""
+    return json.loads(METRICS.read_text())
+
+
+def config() -> StyleGANConfig:
+    return StyleGANConfig(**metrics()["config"])
+
+
+def load(track: str = "torch", device: str = "cpu"):
+    """A sampler of the shipped Gs (`config`, `mapping`, `synthesize`, `w_avg`) that
+    gencourse.stylegan.sampling and .editing accept, in the "torch" or "tf" track."""
+    cfg, arrays = config(), convert.load(WEIGHTS)
+    if track == "torch":
+        from .. import torch_models as tm
+        from ..torch_track import TorchSampler
+
+        generator = tm.build_generator(cfg)
+        convert.to_torch(arrays, generator)
+        return TorchSampler(cfg, generator, "cuda" if device == "gpu" else "cpu")
+    if track == "tf":
+        from .. import tf_models as km
+        from ..tf_track import KerasSampler
+
+        generator = km.build_generator(cfg)
+        convert.to_keras(arrays, generator)
+        return KerasSampler(cfg, generator)
+    raise ValueError(f"track must be 'tf' or 'torch', got {track!r}")
+
+
+def seed_spread(seeds=(1, 2, 3, 4, 5), n: int = 2000) -> dict:
+    """The shipped Gs's Fréchet distance over sampling seeds (the package classifier of seed
+    0, the embedded digits): the noise a re-scoring elsewhere may show, and its margin
+    (3 standard deviations, at least 1), what tests/test_stylegan_pretrained.py allows."""
+    import numpy as np
+
+    from ...data import load_mnist
+    from .. import run
+
+    data = load_mnist()
+    gs, clf = load("torch"), run.classifier_for(data, 0)
+    fds = [run.evaluate(gs, data, clf, n, s)["frechet_distance"] for s in seeds]
+    return {"seeds": list(seeds), "fid_samples": n, "frechet_distance": fds,
+            "std": float(np.std(fds)), "margin": max(1.0, 3 * float(np.std(fds)))}
+
+
+def export(run_dir, command: str, machine: str) -> dict:
+    """Write gs.npz and metrics.json from a finished torch run folder (its checkpoint's
+    generator_ema and its metrics.json, plus the score's spread over sampling seeds);
+    returns the metrics written."""
+    import torch
+
+    run_dir = Path(run_dir)
+    state = torch.load(run_dir / "checkpoint" / "torch_stylegan.pt", map_location="cpu",
+                       weights_only=True)["generator_ema"]
+    convert.save(WEIGHTS, {k: v.contiguous().numpy() for k, v in state.items()})
+    m = json.loads((run_dir / "metrics.json").read_text())
+    keep = ("track", "epochs", "steps_per_epoch", "steps", "config", "data", "n_train",
+            "n_test", "params", "train_seconds_this_session", "classifier_accuracy",
+            "fid_samples", "frechet_distance", "frechet_distance_psi_0.7", "frechet_floor",
+            "class_fractions", "noise", "editing")
+    saved = {"command": command, "machine": machine, "seed": m["config"]["seed"],
+             **{k: m[k] for k in keep if k in m}}
+    METRICS.write_text(json.dumps(saved, indent=2) + "\n")
+    saved["seed_spread"] = seed_spread(n=m["fid_samples"])
+    METRICS.write_text(json.dumps(saved, indent=2) + "\n")
+    return saved

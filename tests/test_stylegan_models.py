@@ -11,6 +11,7 @@ import torch
 from gencourse.reference import stylegan as ref
 from gencourse.stylegan import common
 from gencourse.stylegan import torch_models as tm
+from gencourse.stylegan.convert import keras_layout
 
 keras = pytest.importorskip("keras")
 tfm = pytest.importorskip("gencourse.stylegan.tf_models")
@@ -23,17 +24,6 @@ SMALL_D = dict(resolution=16, channels=1, fmap_base=64, fmap_max=16)
 
 
 # ---------------------------------------------------------------- helpers
-
-def keras_layout(name: str, a: np.ndarray) -> np.ndarray:
-    """A torch parameter (or its gradient) in the layout of its Keras twin."""
-    if name.endswith("const"):          # [1, C, 4, 4] -> [1, 4, 4, C]
-        return a.transpose(0, 2, 3, 1)
-    if a.ndim == 4:                     # [out, in, kh, kw] -> [kh, kw, in, out]
-        return a.transpose(2, 3, 1, 0)
-    if a.ndim == 2:                     # [out, in] -> [in, out]
-        return a.T
-    return a
-
 
 def copy_torch_to_keras(tmodel: torch.nn.Module, kmodel) -> None:
     """Copy every parameter (and w_avg) of a torch network into its Keras twin, in order."""

@@ -160,7 +160,6 @@ def reconstruction_variants(x, p) -> list[tuple[np.ndarray, str]]:
 
 def judge_reconstruction(inputs, replies, key):
     x, p = inputs["x"].astype(np.float64), inputs["x_prob"].astype(np.float64)
-    n = len(x)
     expected = reference.bernoulli_reconstruction(x, p, reduce="none")
     got, again = get(replies, key, "value"), get(replies, key, "again")
     if got.shape != again.shape or not np.array_equal(got, again):

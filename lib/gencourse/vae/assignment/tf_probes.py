@@ -22,7 +22,7 @@ from ...grading.probing import part, plain, scalar  # noqa: E402
 from ...weights import to_flat  # noqa: E402
 from .. import tf_track as T  # noqa: E402
 from .common_probes import (  # noqa: E402,F401  (the framework-neutral probes are this track's too)
-    latent_grid, latent_ranges, metrics_of, output_shapes, split, substituted, train_with_parts,
+    latent_grid, latent_ranges, metrics_of, output_shapes, split, substituted, train_with_parts, trusted_config,
 )
 from .common_probes import manifold as _manifold  # noqa: E402
 
@@ -161,22 +161,15 @@ def one_step(ns, x1, labels1, x2, labels2, n_classes, eps, encoder_flat, decoder
 
 def train(ns, x, epochs, batch_size, learning_rate, seed):
     """The student's Sampling, VAE model (train_step) and losses in the trusted loop: a VAE."""
-    trainer = T.TFVAE(_config(False, learning_rate, seed), "cpu", sampling=part(ns, "Sampling")(),
+    trainer = T.TFVAE(trusted_config(False, learning_rate, seed), "cpu", sampling=part(ns, "Sampling")(),
                       model_class=part(ns, "VAE"))
     return train_with_parts(trainer, x, None, epochs, batch_size, seed)
 
 
 def train_cvae(ns, x, labels, epochs, batch_size, learning_rate, seed):
     """The student's condition in a CVAE whose other parts are the trusted ones."""
-    trainer = T.TFVAE(_config(True, learning_rate, seed), "cpu", conditioning=part(ns, "condition"))
+    trainer = T.TFVAE(trusted_config(True, learning_rate, seed), "cpu", conditioning=part(ns, "condition"))
     return train_with_parts(trainer, x, labels, epochs, batch_size, seed)
-
-
-def _config(conditional, learning_rate, seed):
-    from ..common import VAEConfig
-
-    return VAEConfig(latent_dim=2, conditional=conditional, learning_rate=scalar(learning_rate, float),
-                     seed=scalar(seed))
 
 
 # ------------------------------------------------------------------ latent space and the CVAE

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import reference
-from ...grading import Case, Mistake, close, get, ok_reply, show
+from ...grading import Case, Mistake, close, first_match, get, ok_reply, show
 
 
 # --------------------------------------------------------------------- sampling
@@ -168,9 +168,7 @@ def judge_reconstruction(inputs, replies, key):
     got = got.reshape(expected.shape)
     if close(got, expected, rtol=1e-4, atol=1e-4):
         return
-    for variant, hint in reconstruction_variants(x, p):
-        if close(got, variant, rtol=1e-3, atol=1e-3):
-            raise Mistake(hint)
+    first_match(got, reconstruction_variants(x, p), rtol=1e-3, atol=1e-3)
     raise Mistake(describe(got, expected))
 
 
@@ -250,9 +248,7 @@ def judge_kl(inputs, replies, key):
     got = got.reshape(expected.shape)
     if close(got, expected, rtol=1e-4, atol=1e-5):
         return
-    for variant, hint in kl_variants(mu, log_var):
-        if close(got, variant, rtol=1e-3, atol=1e-4):
-            raise Mistake(hint)
+    first_match(got, kl_variants(mu, log_var), rtol=1e-3, atol=1e-4)
     raise Mistake(describe(got, expected))
 
 

@@ -322,6 +322,28 @@ def test_discriminator_same_in_both_tracks(rng, mbstd_group, batch):
     assert_close(kd(x), expected)
 
 
+def test_tanh_output_is_tanh_of_the_linear_one_in_both_tracks(rng):
+    """The same weights drawn with output="tanh" (the default) and "linear" (the official ToRGB): tanh of
+    the linear images, within (-1, 1), the same in both tracks; another name is refused."""
+    torch.manual_seed(2)
+    tg, tl = tm.Generator(**SMALL), tm.Generator(**SMALL, output="linear")
+    perturb(tg)
+    tl.load_state_dict(tg.state_dict())
+    kg = tfm.Generator(**SMALL)
+    copy_torch_to_keras(tg, kg)
+    ws = f32(rng, 4, common.num_layers(SMALL["resolution"]), SMALL["w_dim"], scale=3.0)
+    noise = common.sample_noise(rng, SMALL["resolution"], 4)
+    linear, tanh = _synth_torch(tl, ws, noise), _synth_torch(tg, ws, noise)
+    assert np.abs(linear).max() > 1.0                       # the linear output leaves [-1, 1]
+    assert_close(tanh, np.tanh(linear))
+    assert_close(kg.synthesis(ws, noise), tanh)
+    for make in (tm.Generator, tfm.Generator):
+        with pytest.raises(ValueError, match="output must be one of tanh, linear"):
+            make(**SMALL, output="sigmoid")
+    with pytest.raises(ValueError, match="output must be one of"):
+        common.StyleGANConfig(output="relu")
+
+
 def test_synthesis_rejects_a_wrong_number_of_styles():
     with pytest.raises(ValueError, match="styles"):
         tm.SynthesisNetwork(16, 8)(torch.zeros(1, 4, 8))

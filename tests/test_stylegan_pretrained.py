@@ -80,3 +80,52 @@ def test_cli_pretrained_writes_the_figures_without_training(tmp_path, shipped):
         assert (out / name).stat().st_size > 1000, name
     m = json.loads((out / "metrics.json").read_text())
     assert m["pretrained"] == shipped["command"] and not (out / "checkpoint").exists()
+
+
+def test_the_shipped_model_draws_all_ten_digits_near_the_floor(shipped):
+    """The bar it was trained to (issue 14): Fréchet distance at most 10x the real-vs-real floor,
+    every digit class 4-18 % of the samples (re-scored above, within the seed spread)."""
+    assert shipped["frechet_distance"] <= 10 * shipped["frechet_floor"]
+    assert 0.04 <= min(shipped["class_fractions"]) and max(shipped["class_fractions"]) <= 0.18
+
+
+@pytest.mark.parametrize("track", ["torch", "tf"])
+def test_other_layers_plugged_in_draw_with_the_shipped_weights(track):
+    """load(track, adain=..., noise=...) with the package's own classes given as the "student's" draws the
+    same images as the plain load; a noise layer with a weight of another shape is refused by name."""
+    if track == "torch":
+        from gencourse.stylegan import torch_models as m
+    else:
+        from gencourse.stylegan import tf_models as m
+    plain = pretrained.load(track)
+    plugged = pretrained.load(track, adain=m.AdaptiveInstanceNorm, noise=m.NoiseInjection)
+    rng = np.random.default_rng(4)
+    ws = sampling.broadcast(plain.mapping(sampling.latents(rng, 8, plain.config.z_dim)),
+                            plain.config.num_layers)
+    noise = sampling.noise(plain, rng, 8)
+    np.testing.assert_allclose(plugged.synthesize(ws, noise), plain.synthesize(ws, noise), rtol=0, atol=1e-6)
+    assert np.abs(plain.synthesize(ws, noise)).max() <= 1.0      # tanh output
+
+    class WideNoise(m.NoiseInjection):                        # one weight too many per channel
+        def __init__(self, channels):
+            super().__init__(2 * channels)
+
+    with pytest.raises(ValueError, match="the shipped generator's has"):
+        pretrained.load(track, noise=WideNoise)
+
+
+def test_mixing_experiment_scores_given_models_without_training(tmp_path, one_thread):  # noqa: F811
+    """`--model 0.9=shipped` scores the shipped generator as the 90 % row: nothing is trained, the row
+    names its source; a folder that is no finished run is refused by name."""
+    from gencourse.cli import main
+
+    out = tmp_path / "mix"
+    assert main(["experiment", "stylegan-mixing", "--probs", "0.9", "--model", "0.9=shipped",
+                 "--fid-samples", "200", "--out", str(out), "--no-progress", "--threads", "1"]) == 0
+    saved = json.loads((out / "mixing.json").read_text())
+    assert saved["sources"] == {"0.9": "the shipped generator"}
+    assert len(saved["rows"]["0.9"]) == 4 and all(v > 0 for v in saved["rows"]["0.9"])
+    from gencourse.stylegan.experiments import trained_model
+
+    with pytest.raises(ValueError, match="not a finished `gencourse train stylegan` run"):
+        trained_model("torch", str(tmp_path))

@@ -32,6 +32,14 @@ def probabilities(text: str) -> list[float]:
     return values
 
 
+def prob_and_model(text: str) -> tuple[float, str]:
+    """"P=RUN_DIR" or "P=shipped" -> (P, the folder or "shipped")."""
+    prob, sep, model = text.partition("=")
+    if not sep or not model:
+        raise argparse.ArgumentTypeError(f"expected P=RUN_DIR or P=shipped, got {text!r}")
+    return probability(prob), model
+
+
 def parse_augment(text: str) -> str:
     from .augment import parse_policy
 
@@ -48,15 +56,15 @@ def add_model_arguments(p) -> None:
 
     p.add_argument("--data-dir", help="folder with MNIST idx files or mnist.npz (or GENCOURSE_DATA)")
     p.add_argument("--batch-size", type=positive, help="default 32")
-    p.add_argument("--r1-gamma", type=non_negative, help="R1 weight gamma (default 1.0)")
+    p.add_argument("--r1-gamma", type=non_negative, help="R1 weight gamma (default 10, the official FFHQ value)")
     p.add_argument("--learning-rate", type=float,
-                   help="Adam rate (default 0.001, the official code's base rate)")
+                   help="G's Adam rate (default 5e-4; the official code's base rate is 1e-3)")
     p.add_argument("--mapping-layers", type=positive,
                    help="layers of the mapping network (default 2 for the CPU run; the paper's 8)")
     p.add_argument("--d-learning-rate", type=float,
-                   help="D's own Adam rate (TTUR, Heusel et al. 2017; default: --learning-rate)")
+                   help="D's own Adam rate (TTUR, Heusel et al. 2017; default 2e-3)")
     p.add_argument("--r1-interval", type=positive,
-                   help="lazy R1 (StyleGAN2): R1 on one minibatch in k, weighted k gamma (default 1)")
+                   help="lazy R1 (StyleGAN2): R1 on one minibatch in k, weighted k gamma (default 16; 1: every step)")
     p.add_argument("--augment", type=parse_augment,
                    help="DiffAugment policy for D's inputs, e.g. translation,cutout (default none)")
     p.add_argument("--fid-samples", type=positive,
@@ -68,7 +76,7 @@ def add_train_arguments(p) -> None:
 
     add_common_run_options(p)
     add_model_arguments(p)
-    p.add_argument("--epochs", type=positive, help="epochs, each a checkpoint (default 5)")
+    p.add_argument("--epochs", type=positive, help="epochs, each a checkpoint (default 15)")
     p.add_argument("--steps-per-epoch", type=positive, help="training steps per epoch (default 200)")
     p.add_argument("--mixing-prob", type=probability, default=0.9,
                    help="style mixing regularization probability (default 0.9)")
@@ -97,6 +105,10 @@ def add_mixing_arguments(p) -> None:
     p.add_argument("--steps", type=positive, help="training steps per model (default 1500; 60 with --quick)")
     p.add_argument("--probs", type=probabilities, default=[0.0, 0.5, 0.9, 1.0],
                    help="comma-separated mixing probabilities to train with (default 0,0.5,0.9,1)")
+    p.add_argument("--model", type=prob_and_model, action="append", default=[], metavar="P=RUN_DIR",
+                   help="score a finished `gencourse train stylegan` folder (or `shipped`, the package's "
+                        "generator, trained with 0.9) as the row for mixing probability P instead of "
+                        "training it (repeatable)")
     p.add_argument("--quick", action="store_true", help="a few minutes: fewer steps and samples")
     p.set_defaults(func=mixing_cli)
 

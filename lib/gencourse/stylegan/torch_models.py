@@ -187,10 +187,12 @@ class SynthesisNetwork(nn.Module):
     """
 
     def __init__(self, resolution: int = 32, w_dim: int = 128, channels: int = 1,
-                 fmap_base: int = 2048, fmap_max: int = 128, eps: float = EPS_ADAIN):
+                 fmap_base: int = 2048, fmap_max: int = 128, eps: float = EPS_ADAIN,
+                 output: str = common.OUTPUT):
         super().__init__()
         nf = lambda r: common.feature_maps(r, fmap_base, fmap_max)  # noqa: E731
         self.resolution, self.num_layers = resolution, common.num_layers(resolution)
+        self.out_activation = common.check_output(output)
         self.const_input = ConstantInput(nf(4))
         self.input_epilogue = LayerEpilogue(nf(4), w_dim, eps)
         convs = [StyledConv(nf(4), nf(4), w_dim, eps=eps)]
@@ -208,7 +210,8 @@ class SynthesisNetwork(nn.Module):
         x = self.input_epilogue(self.const_input(ws), ws[:, 0], noise[0])
         for i, conv in enumerate(self.convs, start=1):
             x = conv(x, ws[:, i], noise[i])
-        return self.to_rgb(x)
+        x = self.to_rgb(x)
+        return torch.tanh(x) if self.out_activation == "tanh" else x
 
 
 def mix_styles(w1: torch.Tensor, w2: torch.Tensor, crossover) -> torch.Tensor:
@@ -238,11 +241,11 @@ class Generator(nn.Module):
                  w_dim: int = 128, mapping_layers: int = 8,
                  mapping_lr_mul: float = common.MAPPING_LR_MUL, fmap_base: int = 2048,
                  fmap_max: int = 128, adain_eps: float = EPS_ADAIN,
-                 w_avg_decay: float = common.W_AVG_DECAY):
+                 w_avg_decay: float = common.W_AVG_DECAY, output: str = common.OUTPUT):
         super().__init__()
         self.mapping = MappingNetwork(z_dim, w_dim, mapping_layers, mapping_lr_mul)
         self.synthesis = SynthesisNetwork(resolution, w_dim, channels, fmap_base, fmap_max,
-                                          adain_eps)
+                                          adain_eps, output)
         self.register_buffer("w_avg", torch.zeros(w_dim))
         self.w_avg_decay, self.z_dim = w_avg_decay, z_dim
 

@@ -15,9 +15,10 @@ Parts (nbgrader grade_ids) and what judges them:
   N(0, 1) image per example, the same for every channel, fresh on every call;
 - `mixing`: mix_styles(w1, w2, crossover) against `reference.mix_styles`;
 - `truncation`: truncate(ws, w_avg, psi, cutoff) against `reference.truncate`;
-- `training` (the test cell after the parts): the student's AdaIN and noise in
-  the package's small synthesis network, fitted in the worker; the grader loads
-  the returned weights into its own network and measures the fit.
+- `training` (the test cell after the parts): the shipped generator
+  (stylegan/pretrained) with the student's AdaIN and noise in every layer draws
+  digits in the worker; the grader scores them (Fréchet distance, its own
+  classifier) and, on a failure, names the layer from drawings with each alone.
 """
 
 from __future__ import annotations

@@ -1,37 +1,12 @@
-"""What both StyleGAN probes share (run in the worker): the small synthesis network of the fit check.
+"""What both StyleGAN probes share (run in the worker).
 
-The convergence check plugs the student's AdaptiveInstanceNorm and
-NoiseInjection into the package's SynthesisNetwork (`gencourse.stylegan.fitting`),
-fits it for a few seconds and sends the weights back in the order of the
-package's own network, so the grader can load them into its trusted copy.
+The convergence check draws with the shipped generator (gencourse.stylegan.pretrained)
+holding the student's AdaptiveInstanceNorm and NoiseInjection in every layer, and, to
+tell the two apart, with each of them alone beside the package's other layer; the
+images go back and the grader scores them.
 """
 
 from __future__ import annotations
-
-from ..fitting import FIT_NETWORK, plug  # noqa: F401 (the probes use them from here)
-
-
-def ordered(trusted: list, swapped: list[tuple], weights_of) -> list:
-    """The trusted network's weight list with each replaced layer's weights swapped for its successor's.
-
-    `trusted`: the weights of the network as built (before `plug`); `weights_of(layer)`:
-    a layer's weights in their order. A layer's successor may hold more or fewer weights;
-    the grader notices when the total does not fit.
-    """
-    owner = {}
-    for old, new in swapped:
-        for v in weights_of(old):
-            owner[id(v)] = (old, new)
-    out, done = [], set()
-    for v in trusted:
-        if id(v) not in owner:
-            out.append(v)
-            continue
-        old, new = owner[id(v)]
-        if id(old) not in done:
-            done.add(id(old))
-            out += list(weights_of(new))
-    return out
 
 
 # --------------------------------------------------------------------- probes both tracks share
@@ -54,3 +29,23 @@ def frechet(ns, mu1, sigma1, mu2, sigma2) -> dict:
                                                     np.array(sigma2)))
     is_complex = np.iscomplexobj(value)
     return {"fd": np.real(value).astype(np.float64), "is_complex": np.array(float(is_complex))}
+
+
+def shipped(ns, track, z, noise_seed) -> dict:
+    """Images [n, 32, 32] of the shipped Gs for latents `z` and noise drawn from `noise_seed` (numpy), with
+    the student's AdaIN and noise ("both"), their AdaIN alone ("adain") and their noise alone ("noise")."""
+    import numpy as np
+
+    from ...grading.probing import part, scalar
+    from .. import common, pretrained, sampling
+
+    z = np.asarray(z, np.float32)
+    adain, noise = part(ns, "AdaptiveInstanceNorm"), part(ns, "NoiseInjection")
+    out = {}
+    for name, layers in (("both", dict(adain=adain, noise=noise)), ("adain", dict(adain=adain)),
+                         ("noise", dict(noise=noise))):
+        gs = pretrained.load(track, **layers)
+        ws = sampling.broadcast(gs.mapping(z), gs.config.num_layers)
+        drawn = common.sample_noise(np.random.default_rng(scalar(noise_seed)), gs.config.resolution, len(z))
+        out[name] = np.asarray(gs.synthesize(ws, drawn), np.float64)
+    return out

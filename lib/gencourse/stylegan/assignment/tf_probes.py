@@ -18,8 +18,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from ...grading.probing import part, plain, scalar, substituted  # noqa: E402
-from ...weights import to_flat  # noqa: E402
-from .common_probes import FIT_NETWORK, frechet, losses, ordered, plug  # noqa: E402, F401 (frechet: a probe)
+from .common_probes import frechet, losses, shipped  # noqa: E402, F401 (frechet: a probe)
 
 
 def _t(a):
@@ -101,35 +100,9 @@ def trunc(ns, ws, w_avg, psi, cutoff):
     return {"ws": plain(part(ns, "truncate")(_t(ws), _t(w_avg), scalar(psi, float), None if c < 0 else c))}
 
 
-def fit(ns, ws, targets, iterations, learning_rate, seed):
-    """The package's small SynthesisNetwork with the student's AdaIN and noise, fitted to map each w to its
-    target image (mean squared error, Adam, full batch); the weights back, flat, in the package's order.
-    A weight that gets no gradient (a detached style) takes a zero step."""
-    from ..tf_models import SynthesisNetwork
-
-    keras.utils.set_random_seed(scalar(seed))
-    net = SynthesisNetwork(**FIT_NETWORK)
-    trusted = list(net.weights)
-    swapped = plug(net, part(ns, "AdaptiveInstanceNorm"), part(ns, "NoiseInjection"), FIT_NETWORK["w_dim"])
-    styles = tf.repeat(_t(ws)[:, None, :], net.num_layers, axis=1)
-    net(styles[:1])                    # builds the student's layers if they create their weights in build()
-    weights = ordered(trusted, swapped, lambda layer: list(layer.weights))
-    trainable = [v for v in weights if v.trainable]
-    target = _t(targets)
-    opt = keras.optimizers.Adam(scalar(learning_rate, float), beta_1=0.0, beta_2=0.99)
-    opt.build(trainable)
-
-    @tf.function
-    def step():
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.square(net(styles) - target))
-        grads = tape.gradient(loss, trainable)
-        opt.apply_gradients([(tf.zeros_like(v) if g is None else g, v) for g, v in zip(grads, trainable)])
-        return loss
-
-    history = [float(step()) for _ in range(scalar(iterations))]
-    return {"weights": to_flat(weights),
-            "history": np.array(history)}
+def pretrained(ns, z, noise_seed):
+    """The shipped generator drawing with the student's AdaIN and noise (common_probes.shipped)."""
+    return shipped(ns, "tf", z, noise_seed)
 
 
 # --------------------------------------------------------------------- equalized lr, mapping, losses

@@ -14,8 +14,7 @@ import numpy as np
 import torch
 
 from ...grading.probing import part, plain, scalar, substituted
-from ...weights import to_flat
-from .common_probes import FIT_NETWORK, frechet, losses, ordered, plug  # noqa: F401 (frechet: a probe)
+from .common_probes import frechet, losses, shipped  # noqa: F401 (frechet: a probe)
 
 
 def _nchw(a, grad=False):
@@ -114,28 +113,9 @@ def trunc(ns, ws, w_avg, psi, cutoff):
                            scalar(psi, float), None if c < 0 else c))}
 
 
-def fit(ns, ws, targets, iterations, learning_rate, seed):
-    """The package's small SynthesisNetwork with the student's AdaIN and noise, fitted to map each w to its
-    target image (mean squared error, Adam, full batch); the weights back, flat, in the package's order."""
-    from ..torch_models import SynthesisNetwork
-
-    torch.manual_seed(scalar(seed))
-    net = SynthesisNetwork(**FIT_NETWORK)
-    trusted = list(net.state_dict(keep_vars=True).values())
-    swapped = plug(net, part(ns, "AdaptiveInstanceNorm"), part(ns, "NoiseInjection"), FIT_NETWORK["w_dim"])
-    weights = ordered(trusted, swapped, lambda m: list(m.state_dict(keep_vars=True).values()))
-    styles = torch.tensor(np.asarray(ws, np.float32))[:, None, :].expand(-1, net.num_layers, -1)
-    target = _nchw(targets)
-    opt = torch.optim.Adam(net.parameters(), lr=scalar(learning_rate, float), betas=(0.0, 0.99))
-    history = []
-    for _ in range(scalar(iterations)):
-        loss = (net(styles) - target).pow(2).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        history.append(float(loss.detach()))
-    return {"weights": to_flat(weights),
-            "history": np.array(history)}
+def pretrained(ns, z, noise_seed):
+    """The shipped generator drawing with the student's AdaIN and noise (common_probes.shipped)."""
+    return shipped(ns, "torch", z, noise_seed)
 
 
 # --------------------------------------------------------------------- equalized lr, mapping, losses

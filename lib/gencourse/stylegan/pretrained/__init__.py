@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .. import convert
+from .. import convert, plugging
 from ..common import StyleGANConfig
 
 HERE = Path(__file__).resolve().parent
@@ -31,25 +31,71 @@ def config() -> StyleGANConfig:
     return StyleGANConfig(**metrics()["config"])
 
 
-def load(track: str = "torch", device: str = "cpu"):
+def load(track: str = "torch", device: str = "cpu", adain=None, noise=None):
     """A sampler of the shipped Gs (`config`, `mapping`, `synthesize`, `w_avg`) that
-    gencourse.stylegan.sampling and .editing accept, in the "torch" or "tf" track."""
+    gencourse.stylegan.sampling and .editing accept, in the "torch" or "tf" track.
+
+    `adain`, `noise`: classes to draw with instead of the package's in every layer
+    (a student's AdaptiveInstanceNorm(channels, w_dim) and NoiseInjection(channels));
+    the shipped weights go into them by position (plugging.py)."""
     cfg, arrays = config(), convert.load(WEIGHTS)
     if track == "torch":
         from .. import torch_models as tm
         from ..torch_track import TorchSampler
 
         generator = tm.build_generator(cfg)
-        convert.to_torch(arrays, generator)
+        if adain is None and noise is None:
+            convert.to_torch(arrays, generator)
+        else:
+            _plugged_torch(generator, arrays, adain or tm.AdaptiveInstanceNorm, noise or tm.NoiseInjection)
         return TorchSampler(cfg, generator, "cuda" if device == "gpu" else "cpu")
     if track == "tf":
         from .. import tf_models as km
         from ..tf_track import KerasSampler
 
         generator = km.build_generator(cfg)
-        convert.to_keras(arrays, generator)
+        if adain is None and noise is None:
+            convert.to_keras(arrays, generator)
+        else:
+            _plugged_keras(generator, arrays, adain or km.AdaptiveInstanceNorm, noise or km.NoiseInjection)
         return KerasSampler(cfg, generator)
     raise ValueError(f"track must be 'tf' or 'torch', got {track!r}")
+
+
+def _plugged_torch(generator, arrays: dict, adain_cls, noise_cls) -> None:
+    import torch
+
+    trusted = list(generator.state_dict(keep_vars=True).values())
+    swapped = plugging.plug(generator.synthesis, adain_cls, noise_cls, generator.w_avg.shape[0])
+    targets = plugging.ordered(trusted, swapped, lambda m: list(m.state_dict(keep_vars=True).values()))
+    plugging.check_fits(targets, [a.shape for a in arrays.values()], "the shipped generator with your layers")
+    with torch.no_grad():
+        for t, a in zip(targets, arrays.values()):
+            t.copy_(torch.from_numpy(a))
+
+
+def _plugged_keras(generator, arrays: dict, adain_cls, noise_cls) -> None:
+    import numpy as np
+
+    from ..common import sample_noise
+
+    trusted = list(generator.trainable_weights)
+    c = config()
+    swapped = plugging.plug(generator.synthesis, adain_cls, noise_cls, c.w_dim)
+    try:        # builds layers that make their weights in build(); a misfit is named below first
+        generator.synthesis(np.zeros((1, c.num_layers, c.w_dim), np.float32),
+                            sample_noise(np.random.default_rng(0), c.resolution, 1))
+        failed = None
+    except Exception as e:  # noqa: BLE001 (re-raised below when the weights fit)
+        failed = e
+    targets = plugging.ordered(trusted, swapped, lambda layer: list(layer.trainable_weights))
+    params = [convert.keras_layout(k, v) for k, v in arrays.items() if k != "w_avg"]
+    plugging.check_fits(targets, [a.shape for a in params], "the shipped generator with your layers")
+    if failed is not None:
+        raise failed
+    for t, a in zip(targets, params):
+        t.assign(a)
+    generator.w_avg.assign(arrays["w_avg"])
 
 
 def seed_spread(seeds=(1, 2, 3, 4, 5), n: int = 2000) -> dict:

@@ -2,10 +2,10 @@
 and peak memory.
 
 Protocol: per track, the run's setting before issue 14 ("before": CPU_SIZE of then,
-R1 every step, no augmentation, NCHW torch), the run's default now ("default":
-gencourse.stylegan.run.make_config(), channels-last torch on a CPU) and the shipped
-model's ("shipped": gencourse.stylegan.pretrained.config(), lazy R1 every 16 steps,
-DiffAugment, TTUR), same machine, same run. Batch `--batch-size` (default: the run's), random
+R1 every step, no augmentation, linear output, NCHW torch) and the run's default now
+("default": gencourse.stylegan.run.make_config(): lazy R1 every 16 steps, TTUR, tanh,
+channels-last torch on a CPU), same machine, same run; "shipped" times the shipped
+model's recorded configuration (gencourse.stylegan.pretrained.config(), the default's). Batch `--batch-size` (default: the run's), random
 digits in [-1, 1] (speed does not depend on the data). Training: one D step and one G
 step per batch, `--steps` timed after two warm-up steps (graph tracing, allocators),
 from step 3 on, so a lazy-R1 setting pays its R1 step at its share; an image is one
@@ -13,7 +13,7 @@ real image through a full step. Generation: mapping + synthesis of `--gen` image
 chunks of 256, with noise. Each (track, setting) runs in a process of its own so that
 its peak memory (max RSS; and the CUDA allocator's peak on a GPU) is its own.
 `--profile` prints the torch step's most expensive operators (torch.profiler).
-Usage: python benchmarks/stylegan.py [--tracks tf,torch] [--settings before,default,shipped]
+Usage: python benchmarks/stylegan.py [--tracks tf,torch] [--settings before,default[,shipped]]
        [--steps 32] [--device auto] [--threads 1] [--profile]
 """
 
@@ -33,7 +33,7 @@ import numpy as np
 
 # The run's setting before issue 14 (CPU_SIZE and DEFAULTS of commit fdfd1cd).
 BEFORE = dict(z_dim=64, w_dim=64, fmap_base=512, fmap_max=64, mapping_layers=2, r1_interval=1,
-              augment="", ema_rampup=0.0, r1_gamma=1.0, learning_rate=1e-3)
+              augment="", ema_rampup=0.0, r1_gamma=1.0, learning_rate=1e-3, output="linear")
 
 
 def measure(track: str, setting: str, steps: int, batch: int | None, gen: int, device: str,
@@ -95,7 +95,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tracks", default="tf,torch")
-    ap.add_argument("--settings", default="before,default,shipped")
+    ap.add_argument("--settings", default="before,default")
     ap.add_argument("--steps", type=int, default=32)
     ap.add_argument("--batch-size", type=int, help="default: the run's (before: 32)")
     ap.add_argument("--gen", type=int, default=1024, help="images generated for the timing")

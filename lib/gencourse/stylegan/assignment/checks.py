@@ -321,15 +321,14 @@ def shipped_case(setup: ShippedSetup) -> Case:
 
 @lru_cache(maxsize=1)
 def shipped_scorer():
-    """The grader's Fréchet scorer: the package classifier fitted on the embedded training digits,
-    the embedded test digits as the reference (no download, the same everywhere)."""
+    """The grader's Fréchet scorer: the package classifier (run.classifier_for) fitted on the embedded
+    training digits, the embedded test digits as the reference (no download, the same everywhere)."""
     from ...data.mnist import embedded_subset
-    from ...metrics import DigitClassifier
+    from ..run import classifier_for
     from ..sampling import FrechetScorer
 
     data = embedded_subset()
-    clf = DigitClassifier(seed=0).fit(data.x_train, data.y_train, data.x_test, data.y_test)
-    return FrechetScorer(clf, data.x_test)
+    return FrechetScorer(classifier_for(data, 0), data.x_test)
 
 
 def _score(images, n: int) -> float:

@@ -47,7 +47,7 @@ def load(track: str = "torch", device: str = "cpu", adain=None, noise=None):
         if adain is None and noise is None:
             convert.to_torch(arrays, generator)
         else:
-            _plugged_torch(generator, arrays, adain or tm.AdaptiveInstanceNorm, noise or tm.NoiseInjection)
+            _plugged_torch(generator, cfg, arrays, adain or tm.AdaptiveInstanceNorm, noise or tm.NoiseInjection)
         return TorchSampler(cfg, generator, "cuda" if device == "gpu" else "cpu")
     if track == "tf":
         from .. import tf_models as km
@@ -57,16 +57,16 @@ def load(track: str = "torch", device: str = "cpu", adain=None, noise=None):
         if adain is None and noise is None:
             convert.to_keras(arrays, generator)
         else:
-            _plugged_keras(generator, arrays, adain or km.AdaptiveInstanceNorm, noise or km.NoiseInjection)
+            _plugged_keras(generator, cfg, arrays, adain or km.AdaptiveInstanceNorm, noise or km.NoiseInjection)
         return KerasSampler(cfg, generator)
     raise ValueError(f"track must be 'tf' or 'torch', got {track!r}")
 
 
-def _plugged_torch(generator, arrays: dict, adain_cls, noise_cls) -> None:
+def _plugged_torch(generator, c: StyleGANConfig, arrays: dict, adain_cls, noise_cls) -> None:
     import torch
 
     trusted = list(generator.state_dict(keep_vars=True).values())
-    swapped = plugging.plug(generator.synthesis, adain_cls, noise_cls, generator.w_avg.shape[0])
+    swapped = plugging.plug(generator.synthesis, adain_cls, noise_cls, c.w_dim)
     targets = plugging.ordered(trusted, swapped, lambda m: list(m.state_dict(keep_vars=True).values()))
     plugging.check_fits(targets, [a.shape for a in arrays.values()], "the shipped generator with your layers")
     with torch.no_grad():
@@ -74,13 +74,12 @@ def _plugged_torch(generator, arrays: dict, adain_cls, noise_cls) -> None:
             t.copy_(torch.from_numpy(a))
 
 
-def _plugged_keras(generator, arrays: dict, adain_cls, noise_cls) -> None:
+def _plugged_keras(generator, c: StyleGANConfig, arrays: dict, adain_cls, noise_cls) -> None:
     import numpy as np
 
     from ..common import sample_noise
 
     trusted = list(generator.trainable_weights)
-    c = config()
     swapped = plugging.plug(generator.synthesis, adain_cls, noise_cls, c.w_dim)
     try:        # builds layers that make their weights in build(); a misfit is named below first
         generator.synthesis(np.zeros((1, c.num_layers, c.w_dim), np.float32),

@@ -1,0 +1,58 @@
+"""The extras resolve on students' laptops: pip asked for Linux x86-64, macOS arm64 and Windows x86-64.
+
+benchmarks/platforms.py resolves every platform x Python x extra (docs/results.md); here each
+platform once, all three extras together (they must coexist) and each Python version once, in
+parallel: pip reads the wheels' metadata from PyPI and installs nothing. Skipped, saying so, where
+PyPI cannot be reached.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import platforms  # noqa: E402
+
+from gencourse.requirements import pin  # noqa: E402
+
+CASES = [("linux-x86_64", "3.10"), ("macos-arm64", "3.11"), ("windows-x86_64", "3.12")]
+
+
+def pypi_unreachable() -> str | None:
+    try:
+        socket.create_connection(("pypi.org", 443), timeout=5).close()
+    except OSError as e:
+        return f"PyPI cannot be reached from here ({e})"
+    return None
+
+
+@pytest.fixture(scope="module")
+def resolved():
+    why = pypi_unreachable()
+    if why:
+        pytest.skip(why)
+    with ThreadPoolExecutor(len(CASES)) as pool:
+        done = list(pool.map(lambda case: platforms.resolve(*case, ["tf", "torch", "grading"]), CASES))
+    return {r.platform: r for r in done}
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("platform, python", CASES)
+def test_the_extras_resolve(resolved, platform, python):
+    r = resolved[platform]
+    assert not r.error, f"{platform} Python {python}: {r.error}"
+    v = r.versions
+    tf = "tensorflow" if platform == "macos-arm64" else "tensorflow-cpu"     # no tensorflow-cpu wheel for macOS
+    other = {"tensorflow", "tensorflow-cpu"} - {tf}
+    assert tf in v and not other & set(v), sorted(v)
+    assert v[tf] == pin(ROOT / "pyproject.toml", "tf", tf).split("==")[1].split(";")[0].strip()
+    assert v["torch"] == pin(ROOT / "pyproject.toml", "torch", "torch").split("==")[1]
+    assert v["keras"].startswith("3.") and v["nbgrader"].startswith("0.9.")
+    # PyPI's torch is CPU-only on macOS and Windows; on Linux it brings CUDA (the README's CPU index line)
+    assert (r.cuda > 0) == (platform == "linux-x86_64"), r.shown()

@@ -7,6 +7,7 @@ memory of the whole process tree under 90 % of the limit. The needs recorded in 
 
 from __future__ import annotations
 
+import sys
 import zipfile
 from pathlib import Path
 
@@ -62,3 +63,23 @@ def test_gradescope_refuses_a_container_too_small(tmp_path, capsys):
     assert "vae-tf needs" in capsys.readouterr().err and not (tmp_path / "z.zip").exists()
     assert main(["gradescope", "--assignment", "vae", "--tracks", "tf", "--out", str(tmp_path / "z.zip")]) == 0
     assert "vae-tf: needs" in capsys.readouterr().out
+
+
+ALLOCATE = ("import subprocess, sys; subprocess.run([sys.executable, '-c', "
+            "'b = bytearray(150 * 2**20); b[::4096] = bytes(len(b[::4096]))'], check=True)")
+SPIN = "import time\nwhile time.process_time() < 0.2:\n    pass"
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_cgroup_limits_and_measures_the_whole_process_tree(version):
+    """cgroup v1 and v2 alike: a grandchild's 150 MB counted in the peak, the memory limit killing a tree that
+    passes it, the CPU quota slowing a busy loop (0.2 s of CPU at a tenth of a CPU: 2 s)."""
+    why = container.unavailable(version)
+    if why:
+        pytest.skip(f"cgroup v{version} here: {why}")
+    fits = container.run_limited([sys.executable, "-c", ALLOCATE], memory_mb=400, version=version)
+    assert fits.returncode == 0 and 150 <= fits.peak_mb < 400, (fits.peak_mb, fits.output)
+    killed = container.run_limited([sys.executable, "-c", ALLOCATE], memory_mb=100, version=version)
+    assert killed.returncode != 0 and killed.peak_mb <= 100
+    slowed = container.run_limited([sys.executable, "-c", SPIN], cpus=0.1, version=version)
+    assert slowed.returncode == 0 and slowed.seconds > 1.5, slowed.seconds

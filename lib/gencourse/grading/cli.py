@@ -1,7 +1,8 @@
-"""`gencourse grade` and `gencourse check` (also `python -m gencourse.grading.cli grade|check ...`).
+"""`gencourse grade`, `check` and `nbgrader init` (also `python -m gencourse.grading.cli grade|check ...`).
 
     gencourse grade SUBMISSION... --assignment KEY --out DIR [--jobs N] [--force] [--hidden DIR]
     gencourse check NOTEBOOK [--assignment KEY]
+    gencourse nbgrader init DIR [--assignment NAME]...
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 
 from ..arguments import positive
 from .gradebook import add_gradebook_argument, gradebook_from_args
+from .nbgrader_course import add_command as add_nbgrader_command
 from .notebook import notebook_assignment
 
 
@@ -34,6 +36,8 @@ def add_commands(subparsers) -> None:
     p.add_argument("notebook", help="the notebook (.ipynb) to check")
     p.add_argument("--assignment", help="assignment key (default: from the notebook's metadata)")
     p.set_defaults(func=run_check)
+
+    add_nbgrader_command(subparsers)
 
 
 def run_grade(args) -> int:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CGROUP = Path("/sys/fs/cgroup")
+PROC_CGROUP = Path("/proc/self/cgroup")   # this process's groups ("0::/path" its v2 one)
 DEFAULT_MEMORY_MB = 768          # Gradescope's default container
 DEFAULT_CPUS = 0.5
 HEADROOM = 0.9                   # a container fits when the measured peak is under 90 % of it
@@ -74,7 +75,7 @@ def _v2_parent() -> Path | str:
                  None)
     if mount is None:
         return "no cgroup v2 hierarchy with the memory and cpu controllers"
-    lines = Path("/proc/self/cgroup").read_text().splitlines()
+    lines = PROC_CGROUP.read_text().splitlines()
     own = mount / next((line[3:] for line in lines if line.startswith("0::")), "/").strip("/")
     why = ""
     for parent in ([own.parent] if own != mount else []) + [own]:

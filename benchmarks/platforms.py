@@ -32,9 +32,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 from gencourse.requirements import name_of, requirements  # noqa: E402
 
-PYPI = "https://pypi.org/simple"
 PYTHONS = ("3.10", "3.11", "3.12")
 EXTRAS = ("tf", "torch", "grading")
+# What pip prints when it cannot reach an index (urllib3's and pip's own words).
+OFFLINE_SIGNS = ("Failed to establish a new connection", "Temporary failure in name resolution",
+                 "Network is unreachable", "Name or service not known", "Max retries exceeded",
+                 "Could not fetch URL")
 SHOWN = ("tensorflow", "tensorflow-cpu", "keras", "torch", "nbgrader", "numpy")
 
 # Wheel tags each platform accepts (pip does not widen a manylinux tag to older glibc) and its markers.
@@ -69,6 +72,7 @@ class Resolution:
     versions: dict[str, str] = field(default_factory=dict)   # every distribution pip would install
     error: str = ""
     seconds: float = 0.0
+    offline: bool = False          # pip could not reach the index at all
 
     @property
     def cuda(self) -> int:
@@ -89,7 +93,8 @@ def markers_of(platform: str, python: str) -> dict:
             "platform_python_implementation": "CPython", "platform_release": "", "platform_version": ""}
 
 
-def resolve(platform: str, python: str, extras, *, index_url: str = PYPI, timeout: float = 600) -> Resolution:
+def resolve(platform: str, python: str, extras, *, index_url: str | None = None,
+            timeout: float = 600) -> Resolution:
     """What pip would install for the package's base dependencies and `extras` on that machine."""
     extras = list(extras)
     reqs = requirements(ROOT / "pyproject.toml", extras)
@@ -97,7 +102,8 @@ def resolve(platform: str, python: str, extras, *, index_url: str = PYPI, timeou
     with tempfile.TemporaryDirectory(prefix="gencourse-resolve-") as tmp:
         report = Path(tmp) / "report.json"
         cmd = [sys.executable, "-c", PIP_FOR_TARGET, json.dumps(markers_of(platform, python)),
-               "install", "--isolated", "--index-url", index_url, "--dry-run", "--ignore-installed",
+               "install", "--isolated", *(["--index-url", index_url] if index_url else []),
+               "--dry-run", "--ignore-installed",
                "--only-binary=:all:", "--python-version", python, "--implementation", "cp",
                "--target", str(Path(tmp) / "target"), "--report", str(report), "--quiet", "--no-input",
                # range requests read only the metadata inside each wheel, where an index (a mirror) does
@@ -112,6 +118,9 @@ def resolve(platform: str, python: str, extras, *, index_url: str = PYPI, timeou
                               seconds=time.monotonic() - start)
         seconds = time.monotonic() - start
         if done.returncode != 0:
+            if any(sign in done.stderr for sign in OFFLINE_SIGNS):
+                return Resolution(platform, python, extras, error="offline: " + done.stderr[-300:],
+                                  seconds=seconds, offline=True)
             lines = [ln for ln in done.stderr.splitlines() if ln.startswith("ERROR")]
             return Resolution(platform, python, extras, error=" ".join(lines[-2:]) or done.stderr[-300:],
                               seconds=seconds)
@@ -126,7 +135,7 @@ def main(argv=None) -> int:
     p.add_argument("--pythons", default=",".join(PYTHONS), help="comma-separated Python versions")
     p.add_argument("--extras", default=",".join(EXTRAS), help="comma-separated extras, each resolved alone")
     p.add_argument("--jobs", type=int, default=9, help="pip processes at once (default 9)")
-    p.add_argument("--index-url", default=PYPI, help="the index pip asks (default PyPI)")
+    p.add_argument("--index-url", help="the index pip asks (default: pip's own, PyPI)")
     p.add_argument("--json", help="also write every resolution to this file")
     args = p.parse_args(argv)
     todo = [(plat, py, [extra]) for plat in args.platforms.split(",") for py in args.pythons.split(",")

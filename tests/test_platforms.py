@@ -9,7 +9,6 @@ PyPI cannot be reached.
 from __future__ import annotations
 
 import re
-import socket
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,21 +24,12 @@ from gencourse.requirements import pin, requirements  # noqa: E402
 CASES = [("linux-x86_64", "3.10"), ("macos-arm64", "3.11"), ("windows-x86_64", "3.12")]
 
 
-def pypi_unreachable() -> str | None:
-    try:
-        socket.create_connection(("pypi.org", 443), timeout=5).close()
-    except OSError as e:
-        return f"PyPI cannot be reached from here ({e})"
-    return None
-
-
 @pytest.fixture(scope="module")
 def resolved():
-    why = pypi_unreachable()
-    if why:
-        pytest.skip(why)
     with ThreadPoolExecutor(len(CASES)) as pool:
         done = list(pool.map(lambda case: platforms.resolve(*case, ["tf", "torch", "grading"]), CASES))
+    if all(r.offline for r in done):
+        pytest.skip(f"pip's index cannot be reached from here ({done[0].error[-200:]})")
     return {r.platform: r for r in done}
 
 

@@ -7,6 +7,7 @@ memory of the whole process tree under 90 % of the limit. The needs recorded in 
 
 from __future__ import annotations
 
+import sys
 import zipfile
 from pathlib import Path
 
@@ -62,3 +63,48 @@ def test_gradescope_refuses_a_container_too_small(tmp_path, capsys):
     assert "vae-tf needs" in capsys.readouterr().err and not (tmp_path / "z.zip").exists()
     assert main(["gradescope", "--assignment", "vae", "--tracks", "tf", "--out", str(tmp_path / "z.zip")]) == 0
     assert "vae-tf: needs" in capsys.readouterr().out
+
+
+ALLOCATE = ("import subprocess, sys; subprocess.run([sys.executable, '-c', "
+            "'b = bytearray(150 * 2**20); b[::4096] = bytes(len(b[::4096]))'], check=True)")
+SPIN = "import time\nwhile time.process_time() < 0.2:\n    pass"
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_cgroup_limits_and_measures_the_whole_process_tree(version):
+    """cgroup v1 and v2 alike: a grandchild's 150 MB counted in the peak, the memory limit killing a tree that
+    passes it, the CPU quota slowing a busy loop (0.2 s of CPU at a tenth of a CPU: 2 s)."""
+    why = container.unavailable(version)
+    if why:
+        pytest.skip(f"cgroup v{version} here: {why}")
+    fits = container.run_limited([sys.executable, "-c", ALLOCATE], memory_mb=400, version=version)
+    assert fits.returncode == 0 and 150 <= fits.peak_mb < 400, (fits.peak_mb, fits.output)
+    killed = container.run_limited([sys.executable, "-c", ALLOCATE], memory_mb=100, version=version)
+    assert killed.returncode != 0 and killed.peak_mb <= 100
+    slowed = container.run_limited([sys.executable, "-c", SPIN], cpus=0.1, version=version)
+    assert slowed.returncode == 0 and slowed.seconds > 1.5, slowed.seconds
+
+
+def test_cgroup_v2_files_on_a_model_hierarchy(tmp_path, monkeypatch):
+    """Where a machine has cgroup v2 the group goes beside ours (its parent gives children memory and cpu)
+    with v2's files and formats: memory.max in bytes, no swap, cpu.max "quota period". A folder stands in
+    for /sys/fs/cgroup, so this runs on any machine; the real kernel: the test above, on a v2 machine."""
+    root = tmp_path / "cgroup"
+    ours = root / "user.slice" / "session.scope"
+    ours.mkdir(parents=True)
+    (root / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    (root / "user.slice" / "cgroup.subtree_control").write_text("cpu memory pids\n")
+    (ours / "cgroup.subtree_control").write_text("")
+    (tmp_path / "self").write_text("0::/user.slice/session.scope\n")
+    monkeypatch.setattr(container, "CGROUP", root)
+    monkeypatch.setattr(container, "PROC_CGROUP", tmp_path / "self")
+    assert container._v2_parent() == root / "user.slice"
+    groups, peak = container._make_groups("g", 2, memory_mb=768, cpus=0.5)
+    assert groups == [root / "user.slice" / "g"] and peak == groups[0] / "memory.peak"
+    assert (groups[0] / "memory.max").read_text() == str(768 * 2**20)
+    assert (groups[0] / "cpu.max").read_text() == "50000 100000"
+    (root / "user.slice" / "cgroup.subtree_control").write_text("pids\n")     # the parent gives no memory:
+    assert container._v2_parent() == root / "user.slice"                      # enabled by writing "+memory +cpu"
+    assert (root / "user.slice" / "cgroup.subtree_control").read_text() == "+memory +cpu"
+    (root / "cgroup.controllers").write_text("hugetlb\n")                     # v1 holds memory (this machine)
+    assert "no cgroup v2 hierarchy" in container._v2_parent()

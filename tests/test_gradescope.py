@@ -103,6 +103,10 @@ def test_zip_contents(tmp_path):
     subprocess.run(["bash", "-n", "-c", setup], check=True)
     with zipfile.ZipFile(tmp_path / wheel_name) as whl:
         inside = whl.namelist()
+        metadata = whl.read(next(n for n in inside if n.endswith(".dist-info/METADATA"))).decode()
+        licence = next((whl.read(n).decode() for n in inside if n.endswith(".dist-info/licenses/LICENSE")), "")
+    assert "License-Expression: MIT" in metadata and "License-File: LICENSE" in metadata
+    assert licence == (ROOT / "LICENSE").read_text() and licence.startswith("MIT License")   # shipped as written
     assert "gencourse/grading/gradescope.py" in inside and "gencourse/grading/batch.py" in inside
     assert not any("hidden" in n for n in inside)           # hidden checks never ship in the package
     assert "gencourse/stylegan/pretrained/gs.npz" in inside  # the shipped StyleGAN does

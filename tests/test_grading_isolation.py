@@ -404,9 +404,13 @@ def test_killing_the_parent_costs_only_its_own_grade(tmp_path, hidden, monkeypat
 
 
 def test_check_command_infers_the_assignment(tmp_path, capsys, monkeypatch):
+    """The assignment read from the notebook; the exit status 0 on full marks, 1 when points are lost
+    (what a pre-submit hook or a CI step tests)."""
     monkeypatch.setenv("GENCOURSE_SOLUTIONS", str(toy.SOLUTIONS))
+    assert commands.main(["check", str(toy.make_notebook(tmp_path / "full.ipynb"))]) == 0
+    assert "total: 6 / 6 points" in capsys.readouterr().out
     path = toy.make_notebook(tmp_path / "mine.ipynb", {"scale": "def scale(x):\n    return x\n"})
-    assert commands.main(["check", str(path)]) == 0
+    assert commands.main(["check", str(path)]) == 1
     out = capsys.readouterr().out
     assert "[2/2] square of a vector: correct" in out and "[0/1] scale by SCALE: wrong values" in out
     assert "total: 5 / 6 points" in out and "hidden" not in out

@@ -20,12 +20,14 @@ def positive(text: str) -> int:
 
 def add_common_run_options(p) -> None:
     """Options every training run shares: track, seed, output, device, resume, progress, threads."""
-    p.add_argument("--track", choices=["tf", "torch"], default="tf")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--track", choices=["tf", "torch"], default="tf", help="TensorFlow/Keras or PyTorch (default tf)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the run (default 0)")
     p.add_argument("--out", help="output folder (default runs/MODEL-TRACK)")
-    p.add_argument("--device", choices=CHOICES, default="auto")
+    p.add_argument("--device", choices=CHOICES, default="auto",
+                   help="where to train (default auto: a GPU or TPU when there is one, else the CPU)")
     p.add_argument("--resume", action="store_true", help="continue from the output folder's checkpoint")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (none is drawn when the output is not a terminal)")
     add_threads_option(p)
 
 

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from . import __version__
 from .arguments import add_common_run_options, add_threads_option, apply_quick, positive
 from .cyclegan.options import add_train_arguments as add_cyclegan
 from .data import DataError
@@ -27,9 +28,9 @@ def add_train(sub) -> None:
 def add_vae_train(p) -> None:
     add_common_run_options(p)
     p.add_argument("--epochs", type=positive, help="default: 50 (vae) or 40 (cvae), as the report")
-    p.add_argument("--latent-dim", type=positive, default=2)
-    p.add_argument("--batch-size", type=positive, default=128)
-    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--latent-dim", type=positive, default=2, help="latent dimensions (default 2, as the report)")
+    p.add_argument("--batch-size", type=positive, default=128, help="digits per step (default 128)")
+    p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam's learning rate (default 1e-3)")
     p.add_argument("--data-dir", help="folder with MNIST idx files or mnist.npz (or GENCOURSE_DATA)")
     p.add_argument("--download", action="store_true",
                    help="download MNIST (md5-checked, cached) if it is not found locally")
@@ -63,11 +64,11 @@ def run_train(args) -> int:
 
 def add_demo(sub) -> None:
     p = sub.add_parser("demo", help="short VAE + CVAE runs in both tracks on the embedded data")
-    p.add_argument("--out", default="runs/demo")
-    p.add_argument("--epochs", type=positive, default=8)
+    p.add_argument("--out", default="runs/demo", help="folder of the four runs (default runs/demo)")
+    p.add_argument("--epochs", type=positive, default=8, help="epochs per run (default 8)")
     # batch 32: four times the steps of 128 in the same minutes; at 128, 8 epochs of the
     # embedded 4,000 digits leave the VAE's second latent dimension unused (neg-ELBO ~196 vs ~173)
-    p.add_argument("--batch-size", type=positive, default=32)
+    p.add_argument("--batch-size", type=positive, default=32, help="digits per step (default 32)")
     p.add_argument("--tracks", default="tf,torch", help="comma-separated tracks to run (default tf,torch)")
     add_threads_option(p)
     add_train_size(p)
@@ -115,20 +116,26 @@ def add_experiment(sub) -> None:
 def add_release(sub) -> None:
     p = sub.add_parser("release", help="generate assignments/ from solutions/ with nbgrader")
     p.add_argument("assignment", nargs="?", help="one assignment (default: all)")
-    p.add_argument("--source", default="solutions")
-    p.add_argument("--release", default="assignments")
+    p.add_argument("--source", default="solutions", help="folder of the assignments' sources (default solutions)")
+    p.add_argument("--release", default="assignments", help="folder the student notebooks go to (default assignments)")
     p.set_defaults(func=run_release)
 
 
 def run_release(args) -> int:
-    from .grading.release import release
+    from .grading.release import ReleaseError, release
 
-    release(source=args.source, release=args.release, assignment=args.assignment)
+    try:
+        written = release(source=args.source, release=args.release, assignment=args.assignment)
+    except ReleaseError as e:            # nbgrader's failure, said in one line (its traceback is not the user's)
+        print(f"gencourse release: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    print(f"released {len(written)} notebooks into {args.release}/")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gencourse", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     add_train(sub)
     add_demo(sub)

@@ -13,22 +13,26 @@ def add_train_arguments(p) -> None:
                         "kaggle:PATH: monet_tfrec/ photo_tfrec/ (or monet_jpg/ photo_jpg/)")
     p.add_argument("--data-dir", help="MNIST folder for --dataset digits (or GENCOURSE_DATA)")
     p.add_argument("--image-size", type=positive, help="default: 28 (digits), 256 (images)")
-    p.add_argument("--generator", choices=["resnet", "unet"], default="resnet")
+    p.add_argument("--generator", choices=["resnet", "unet"], default="resnet",
+                   help="ResNet generator (the paper's) or a U-Net (default resnet)")
     p.add_argument("--n-blocks", type=positive, help="residual blocks (default 9 at >= 256, else 6)")
     p.add_argument("--ngf", type=positive, help="generator width (default 64; 16 for digits)")
     p.add_argument("--ndf", type=positive, help="discriminator width (default 64; 16 for digits)")
     p.add_argument("--d-layers", type=positive,
                    help="stride-2 layers of the PatchGAN (3: 70x70, the default for images; 2: 34x34 for digits)")
-    p.add_argument("--gan-mode", choices=["lsgan", "bce"], default="lsgan")
+    p.add_argument("--gan-mode", choices=["lsgan", "bce"], default="lsgan",
+                   help="least-squares GAN loss (the paper's) or binary cross-entropy (default lsgan)")
     p.add_argument("--epochs", type=positive, help="epochs at the constant rate (default: see README)")
     p.add_argument("--decay-epochs", type=int, help="epochs of linear decay to zero")
     p.add_argument("--steps-per-epoch", type=positive,
                    help="iterations per epoch (default: the larger domain over the batch size)")
     p.add_argument("--batch-size", type=positive, help="default 1 (images), 16 (digits)")
-    p.add_argument("--learning-rate", type=float, default=2e-4)
-    p.add_argument("--lambda-cycle", type=float, default=10.0)
-    p.add_argument("--lambda-identity", type=float, default=0.5)
-    p.add_argument("--pool-size", type=int, default=50)
+    p.add_argument("--learning-rate", type=float, default=2e-4, help="Adam's learning rate (default 2e-4)")
+    p.add_argument("--lambda-cycle", type=float, default=10.0, help="weight of the cycle loss (default 10)")
+    p.add_argument("--lambda-identity", type=float, default=0.5,
+                   help="identity loss weight, a fraction of --lambda-cycle (default 0.5)")
+    p.add_argument("--pool-size", type=int, default=50,
+                   help="fakes kept in the discriminators' history pool (default 50)")
     p.add_argument("--semantic-weight", type=float, default=0.0,
                    help="weight of CyCADA's semantic-consistency loss (digits only; default 0: none)")
     p.add_argument("--eval-images", type=positive, default=300,

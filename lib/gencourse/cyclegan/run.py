@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+from ..progress import tqdm
 
 from .. import plots
 from ..data.domains import Domain, UnpairedDomains, cyclegan_folders, digits_domains

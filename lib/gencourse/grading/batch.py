@@ -56,7 +56,7 @@ def grade_batch(paths, assignment_key: str, out_dir, jobs: int = 1, force: bool 
                 hidden_dir=None, visible_only: bool = False, solutions_dir=None, progress: bool = True,
                 timeout: float | None = None, limits: Limits | None = None) -> dict[str, Report]:
     """Grade many submissions, each under a supervisor process of its own; {student: Report}."""
-    from tqdm import tqdm
+    from ..progress import tqdm
 
     assignment = get_assignment(assignment_key)
     out_dir = Path(out_dir)

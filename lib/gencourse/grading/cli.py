@@ -1,7 +1,8 @@
-"""`gencourse grade` and `gencourse check` (also `python -m gencourse.grading.cli grade|check ...`).
+"""`gencourse grade`, `check` and `nbgrader init` (also `python -m gencourse.grading.cli grade|check ...`).
 
     gencourse grade SUBMISSION... --assignment KEY --out DIR [--jobs N] [--force] [--hidden DIR]
     gencourse check NOTEBOOK [--assignment KEY]
+    gencourse nbgrader init DIR [--assignment NAME]...
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 
 from ..arguments import positive
 from .gradebook import add_gradebook_argument, gradebook_from_args
+from .nbgrader_course import add_command as add_nbgrader_command
 from .notebook import notebook_assignment
 
 
@@ -24,14 +26,18 @@ def add_commands(subparsers) -> None:
     p.add_argument("--force", action="store_true", help="regrade submissions that already have a report")
     p.add_argument("--hidden", help="folder with the hidden checks (default autograder/hidden)")
     p.add_argument("--solutions", help="folder with the source notebooks (default solutions/)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_gradebook_argument(p)
     p.set_defaults(func=run_grade)
 
-    p = subparsers.add_parser("check", help="run the visible checks on a notebook, isolated like the grader")
-    p.add_argument("notebook")
+    p = subparsers.add_parser("check", help="run the visible checks on a notebook, isolated like the grader",
+                              epilog="exit status: 0 full marks, 1 points lost, 2 an error (the notebook "
+                                     "or its assignment not found)")
+    p.add_argument("notebook", help="the notebook (.ipynb) to check")
     p.add_argument("--assignment", help="assignment key (default: from the notebook's metadata)")
     p.set_defaults(func=run_check)
+
+    add_nbgrader_command(subparsers)
 
 
 def run_grade(args) -> int:
@@ -69,7 +75,7 @@ def run_check(args) -> int:
                          "pass --assignment NAME-TRACK")
     report = grade_notebook(args.notebook, key, visible_only=True)
     print_report(report)
-    return 0
+    return 0 if report.score >= report.max_score else 1     # a pre-submit hook or CI step fails on lost points
 
 
 def main(argv=None) -> int:

@@ -2,10 +2,13 @@
 
 Gradescope gives an autograder 768 MB and half a vCPU by default (its
 documentation, "Autograder specifications"; larger sizes are a setting). As
-root, `run_limited` puts the command in a cgroup (v1) of its own with that
-memory limit (swap included) and CPU quota, and reads the group's peak memory
+root, `run_limited` puts the command in a cgroup of its own with that memory
+limit (swap included) and CPU quota, and reads the group's peak memory
 afterwards: the whole process tree counts, workers and supervisors included.
-Where cgroups are not writable it says why, and the caller skips.
+Both cgroup versions: v1 (memory.limit_in_bytes, memory.max_usage_in_bytes,
+cpu.cfs_quota_us) and v2, what Ubuntu 22.04 and later and most current machines
+have (memory.max, memory.swap.max, memory.peak from Linux 5.19, cpu.max). Where
+neither is writable it says why, and the caller skips.
 
 The needs measured this way (`python benchmarks/container.py`) are recorded in
 autograder/container.json; `gencourse gradescope` prints them and refuses to
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 import uuid
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CGROUP = Path("/sys/fs/cgroup")
+PROC_CGROUP = Path("/proc/self/cgroup")   # this process's groups ("0::/path" its v2 one)
 DEFAULT_MEMORY_MB = 768          # Gradescope's default container
 DEFAULT_CPUS = 0.5
 HEADROOM = 0.9                   # a container fits when the measured peak is under 90 % of it
@@ -37,48 +42,112 @@ class Measured:
     output: str
 
 
-def unavailable() -> str | None:
-    """Why commands cannot be limited here (None when they can)."""
+def unavailable(version: int | None = None) -> str | None:
+    """Why commands cannot be limited here with cgroup `version` (1, 2, or None: either); None when they can."""
     if os.geteuid() != 0:
         return "limiting memory and CPU needs root (a cgroup of its own)"
+    why = {v: _why_not[v]() for v in ((1, 2) if version is None else (version,))}
+    return None if None in why.values() else "; ".join(filter(None, why.values()))
+
+
+def _why_not_v1() -> str | None:
     for controller in ("memory", "cpu"):
         if not os.access(CGROUP / controller, os.W_OK):
             return f"no writable cgroup v1 {controller} controller at {CGROUP / controller}"
     return None
 
 
-def run_limited(cmd, *, memory_mb: int = DEFAULT_MEMORY_MB, cpus: float = DEFAULT_CPUS, env=None, cwd=None,
-                timeout: float = 1800) -> Measured:
-    """Run `cmd` (a list) in a fresh cgroup with `memory_mb` of memory and `cpus` of CPU time."""
-    why = unavailable()
-    if why:
-        raise OSError(why)
-    name = f"gencourse-{uuid.uuid4().hex[:12]}"
+def _why_not_v2() -> str | None:
+    parent = _v2_parent()
+    if isinstance(parent, str):
+        return parent
+    major, minor = (int(n) for n in re.match(r"(\d+)\.(\d+)", os.uname().release).groups())
+    if (major, minor) < (5, 19):
+        return f"cgroup v2 reports no memory.peak before Linux 5.19 (this is {os.uname().release})"
+    return None
+
+
+def _v2_parent() -> Path | str:
+    """The cgroup v2 folder a group of ours goes in (ours or its parent, its children given the memory
+    and cpu controllers), or why there is none. The hierarchy is /sys/fs/cgroup itself, or its
+    unified/ on a machine that keeps v1 beside it."""
+    mount = next((m for m in (CGROUP, CGROUP / "unified") if {"memory", "cpu"} <= _words(m / "cgroup.controllers")),
+                 None)
+    if mount is None:
+        return "no cgroup v2 hierarchy with the memory and cpu controllers"
+    lines = PROC_CGROUP.read_text().splitlines()
+    own = mount / next((line[3:] for line in lines if line.startswith("0::")), "/").strip("/")
+    why = ""
+    for parent in ([own.parent] if own != mount else []) + [own]:
+        control = parent / "cgroup.subtree_control"
+        try:
+            if not {"memory", "cpu"} <= _words(control):
+                control.write_text("+memory +cpu")       # fails where processes live in it (not the root)
+        except OSError as e:
+            why = f"cgroup v2: the children of {parent} cannot have the memory and cpu controllers ({e.strerror})"
+            continue
+        if os.access(parent, os.W_OK):
+            return parent
+        why = f"cgroup v2: {parent} is not writable"
+    return why
+
+
+def _words(path: Path) -> set[str]:
+    try:
+        return set(path.read_text().split())
+    except OSError:
+        return set()
+
+
+_why_not = {1: _why_not_v1, 2: _why_not_v2}
+
+
+def _make_groups(name: str, version: int, memory_mb: int, cpus: float) -> tuple[list[Path], Path]:
+    """Fresh cgroups with the limits (v1: one per controller; v2: one), and the file of their peak memory."""
+    limit, period = str(int(memory_mb) * 2**20), 100_000
+    quota = str(int(period * cpus))
+    if version == 2:
+        group = _v2_parent() / name
+        group.mkdir()
+        (group / "memory.max").write_text(limit)
+        if (group / "memory.swap.max").exists():
+            (group / "memory.swap.max").write_text("0")   # no swapping out of the limit
+        (group / "cpu.max").write_text(f"{quota} {period}")
+        return [group], group / "memory.peak"
     mem, cpu = CGROUP / "memory" / name, CGROUP / "cpu" / name
     mem.mkdir()
     cpu.mkdir()
+    (mem / "memory.limit_in_bytes").write_text(limit)
+    if (mem / "memory.memsw.limit_in_bytes").exists():
+        (mem / "memory.memsw.limit_in_bytes").write_text(limit)   # no swapping out of the limit
+    (cpu / "cpu.cfs_period_us").write_text(str(period))
+    (cpu / "cpu.cfs_quota_us").write_text(quota)
+    return [mem, cpu], mem / "memory.max_usage_in_bytes"
+
+
+def run_limited(cmd, *, memory_mb: int = DEFAULT_MEMORY_MB, cpus: float = DEFAULT_CPUS, env=None, cwd=None,
+                timeout: float = 1800, version: int | None = None) -> Measured:
+    """Run `cmd` (a list) in a fresh cgroup with `memory_mb` of memory and `cpus` of CPU time (cgroup
+    `version` 1 or 2; None: v1 where it is writable, else v2)."""
+    why = unavailable(version)
+    if why:
+        raise OSError(why)
+    version = version or (1 if _why_not_v1() is None else 2)
+    groups, peak_file = _make_groups(f"gencourse-{uuid.uuid4().hex[:12]}", version, memory_mb, cpus)
     try:
-        limit = str(int(memory_mb) * 2**20)
-        (mem / "memory.limit_in_bytes").write_text(limit)
-        swap = mem / "memory.memsw.limit_in_bytes"
-        if swap.exists():
-            swap.write_text(limit)                       # no swapping out of the limit
-        period = 100_000
-        (cpu / "cpu.cfs_period_us").write_text(str(period))
-        (cpu / "cpu.cfs_quota_us").write_text(str(int(period * cpus)))
-        # The child joins both groups before it execs, so everything it starts is counted.
+        # The child joins the groups before it execs, so everything it starts is counted.
         def join():
-            for group in (mem, cpu):
+            for group in groups:
                 (group / "cgroup.procs").write_text(str(os.getpid()))
 
         start = time.monotonic()
         done = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout,
                               preexec_fn=join)
         seconds = time.monotonic() - start
-        peak = int((mem / "memory.max_usage_in_bytes").read_text()) / 2**20
+        peak = int(peak_file.read_text()) / 2**20
         return Measured(done.returncode, peak, seconds, done.stdout + done.stderr)
     finally:
-        for group in (mem, cpu):
+        for group in groups:
             for _ in range(50):                          # the group empties once its processes are reaped
                 try:
                     group.rmdir()

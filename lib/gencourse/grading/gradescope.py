@@ -261,16 +261,14 @@ def build_autograder_zip(assignment: str, out: str | os.PathLike | None = None, 
 
 
 def _torch_pin(source: Path) -> str:
-    """The torch requirement of the package's torch extra ("torch==2.13.0")."""
+    """The torch extra's requirement in `source`'s pyproject.toml, quoted for the shell ("'torch==2.13.0'");
+    the image runs Linux, so a marker is dropped."""
+    from ..requirements import pin
+
     try:
-        import tomllib
-        meta = tomllib.loads((source / "pyproject.toml").read_text())
-        for req in meta["project"]["optional-dependencies"].get("torch", []):
-            if req.replace(" ", "").startswith("torch"):
-                return "'" + req.replace(" ", "") + "'"
-    except Exception:
-        pass
-    return "'torch==2.13.0'"
+        return "'" + pin(source / "pyproject.toml", "torch", "torch").split(";")[0].replace(" ", "") + "'"
+    except (KeyError, OSError) as e:
+        raise AutograderBuildError(f"no torch pin for the image: {e}") from e
 
 
 # --------------------------------------------------------------------------- inside the container

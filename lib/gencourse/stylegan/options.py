@@ -95,11 +95,12 @@ def add_mixing_arguments(p) -> None:
     from ..arguments import add_threads_option, positive
     from ..devices import CHOICES
 
-    p.add_argument("--track", choices=["tf", "torch"], default="torch")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--track", choices=["tf", "torch"], default="torch",
+                   help="TensorFlow/Keras or PyTorch (default torch)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the runs (default 0)")
     p.add_argument("--out", default="runs/stylegan-mixing", help="output folder")
-    p.add_argument("--device", default="auto", choices=CHOICES)
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--device", default="auto", choices=CHOICES, help="where to train (default auto)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_threads_option(p)
     add_model_arguments(p)
     p.add_argument("--steps", type=positive, help="training steps per model (default 1500; 60 with --quick)")

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+from ..progress import tqdm
 
 from .. import plots
 from ..data import load_mnist

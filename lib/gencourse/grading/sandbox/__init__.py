@@ -33,21 +33,23 @@ import time
 
 from ..contract import Assignment, Call, Reply
 from .limits import Limits
-from .messages import isolation_notes, stop_reason
+from .messages import DOCKER_CAPS, LAYERS, applied_layers, expected_layers, isolation_notes, stop_reason
 from .processes import JobUser, kill_user, reap_job
 from .replies import _open_dir, read_reply
 from .session import _run_session
 from .system import is_root, protect, scratch_base
 
-__all__ = ["Limits", "kill_user", "protect", "reap_job", "read_reply", "run_worker", "scratch_base"]
+__all__ = ["DOCKER_CAPS", "LAYERS", "Limits", "expected_layers", "kill_user", "protect", "reap_job", "read_reply",
+           "run_worker", "scratch_base"]
 
 
 def run_worker(assignment: Assignment, cells, calls: list[Call], limits: Limits | None = None,
-               notes: list | None = None) -> tuple[dict[str, Reply], list[str]]:
+               notes: list | None = None, layers: list | None = None) -> tuple[dict[str, Reply], list[str]]:
     """Answer `calls` in isolated workers after running `cells` [(grade_id, source)] in order.
 
     Returns ({call key: Reply}, isolation notes). Notes on the submission (a cell
-    that raised, hung or killed its worker) are appended to `notes` if given.
+    that raised, hung or killed its worker) are appended to `notes` if given, the
+    isolation layers that held (LAYERS' keys) to `layers`.
     """
     limits = limits or Limits.for_assignment(assignment)
     cells = [(c["grade_id"], c["source"]) if isinstance(c, dict) else (c[0], c[1]) for c in cells]
@@ -140,4 +142,6 @@ def run_worker(assignment: Assignment, cells, calls: list[Call], limits: Limits 
         if user is not None:
             user.release()
         shutil.rmtree(private, ignore_errors=True)
-    return replies, isolation_notes(limits, sandbox_notes, user_used=drop, root=root, workers=workers)
+    if layers is not None:
+        layers.extend(applied_layers(sandbox_notes))
+    return replies, isolation_notes(limits, sandbox_notes, root=root, workers=workers)

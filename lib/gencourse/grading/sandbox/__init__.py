@@ -2,13 +2,16 @@
 
 `run_worker(assignment, cells, calls, limits)` starts `python -m
 gencourse.grading.worker SCRATCH` in a session and process group of its own,
-with resource limits set in the child before exec, a fresh scratch directory
-as working directory and a stripped environment. Where the grader runs as
-root, the child also gets its own network namespace (no network) and mount
-namespace (the autograder's hidden checks and the grader's outputs covered by
-empty file systems), and drops to a user id of its own for this job, so that
-RLIMIT_NPROC counts only its processes and every process it left behind can
-be killed by user id.
+with resource limits and no-new-privs set in the child before exec, a fresh
+scratch directory as working directory and a stripped environment. Where the
+grader runs as root with CAP_SYS_ADMIN, the child also gets its own network
+namespace (no network) and mount namespace (the autograder's hidden checks and
+the grader's outputs covered by empty file systems); without it (Docker,
+Gradescope) those folders lose every permission of other users instead. As
+root the worker drops, after its trusted imports, to a user id of its own for
+this job, so that RLIMIT_NPROC counts only its processes and every process it
+left behind can be killed by user id; everywhere on Linux it then installs a
+seccomp filter (no sockets but Unix ones, no namespaces, mounts or tracing).
 
 A worker that hangs, crashes, exits or is killed costs the step it was running
 (known from its progress lines): that call gets a message, a cell that did it
@@ -19,7 +22,8 @@ following links.
 
 Modules by concern: `limits` (what a worker may use), `system` (root, libc,
 paths), `processes` (per-job users, the /proc scan, killing leftovers),
-`child` (the forked child's namespaces, mounts, limits and user),
+`child` (the forked child's namespaces, mounts or modes, and limits),
+`confine` (the worker's own drop to its user), `seccomp` (the filter),
 `session` (one worker from start to kill), `replies` (reading answers back),
 `messages` (what a student reads about it). docs/design.md, "Trust model".
 """

@@ -88,7 +88,7 @@ def isolation_notes(limits: Limits, sandbox: list[str], *, root: bool, workers: 
     seccomp_failed = next((x.split(":", 1)[1] for x in sandbox if x.startswith("seccomp-failed:")), None)
     if "seccomp:on" in s:
         notes.append("system calls: a seccomp filter refuses sockets other than Unix ones, namespaces, mounts, "
-                     "tracing of other processes, the kernel keyring, bpf and io_uring")
+                     "tracing of other processes, the kernel keyring, bpf, io_uring and System V IPC")
     else:
         notes.append(f"system calls: not filtered ({seccomp_failed or 'no filter reported'})")
     if "net:own" in s:

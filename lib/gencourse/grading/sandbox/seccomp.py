@@ -9,8 +9,10 @@ It refuses with EPERM, so student code gets a Python error at once, not a hang:
   and data loaders use Unix sockets; everything else is network);
 - `unshare`, `setns`, `clone` with a CLONE_NEW* flag, the mount calls old and new,
   `ptrace`, `process_vm_readv/writev`, `pidfd_getfd`, `kcmp`, the kernel keyring
-  (`keyctl`, `add_key`, `request_key`), `bpf`, `perf_event_open`, `userfaultfd`
-  and io_uring (whose operations would open sockets without `socket`);
+  (`keyctl`, `add_key`, `request_key`), `bpf`, `perf_event_open`, `userfaultfd`,
+  io_uring (whose operations would open sockets without `socket`) and System V
+  IPC objects (`shmget`, `semget`, `msgget`: they outlive the job's processes and,
+  without an IPC namespace, are shared by every job);
 - `clone3` gets ENOSYS (its flags sit behind a pointer a filter cannot read),
   so the C library falls back to `clone`, whose flags it can;
 - a foreign system-call ABI (i386 through int 0x80, x32 on x86_64).
@@ -38,14 +40,17 @@ SYSCALLS = {
     "x86_64": {"socket": 41, "socketpair": 53, "clone": 56, "clone3": 435, "seccomp": 317, "unshare": 272,
                "setns": 308, "mount": 165, "umount2": 166, "pivot_root": 155, "ptrace": 101,
                "process_vm_readv": 310, "process_vm_writev": 311, "kcmp": 312, "keyctl": 250, "add_key": 248,
-               "request_key": 249, "bpf": 321, "perf_event_open": 298, "userfaultfd": 323, **COMMON},
+               "request_key": 249, "bpf": 321, "perf_event_open": 298, "userfaultfd": 323, "shmget": 29,
+               "semget": 64, "msgget": 68, **COMMON},
     "aarch64": {"socket": 198, "socketpair": 199, "clone": 220, "clone3": 435, "seccomp": 277, "unshare": 97,
                 "setns": 268, "mount": 40, "umount2": 39, "pivot_root": 41, "ptrace": 117,
                 "process_vm_readv": 270, "process_vm_writev": 271, "kcmp": 272, "keyctl": 219, "add_key": 217,
-                "request_key": 218, "bpf": 280, "perf_event_open": 241, "userfaultfd": 282, **COMMON},
+                "request_key": 218, "bpf": 280, "perf_event_open": 241, "userfaultfd": 282, "shmget": 194,
+                "semget": 190, "msgget": 186, **COMMON},
 }
 REFUSED = ("unshare", "setns", "mount", "umount2", "pivot_root", "ptrace", "process_vm_readv", "process_vm_writev",
-           "kcmp", "keyctl", "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd", *COMMON)
+           "kcmp", "keyctl", "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd", "shmget", "semget",
+           "msgget", *COMMON)
 AF_UNIX = 1
 CLONE_NEW_FLAGS = 0x7E020000          # NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET
 

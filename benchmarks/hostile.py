@@ -111,7 +111,7 @@ def left_behind(marker: str) -> int:
 def verdict(case: str, report: dict, part: str, traces: dict) -> str:
     notes = " | ".join(report["notes"]) + " | " + " | ".join(r["message"] for r in report["results"])
     if "attack succeeded" in notes:
-        return "**not sound**: " + notes[notes.index("attack succeeded"):][:80]
+        return "**not sound**: " + notes[notes.index("attack succeeded"):].split(" (cell")[0].split(" | ")[0]
     lost = report["max_score"] - report["score"]
     if case == "kill its group":       # the cell that kills its worker is skipped: its part, and what needs it
         broken = {r["part"] for r in report["results"] if r["score"] < r["points"]}
@@ -124,7 +124,7 @@ def verdict(case: str, report: dict, part: str, traces: dict) -> str:
         return f"**not sound**: {traces[case]} processes or files outlived grading"
     if "supervisor" in notes:
         return "**not sound**: the supervisor died"
-    return "sound" if lost < 1e-6 else f"**not sound**: lost {lost:g} points ({notes[:120]})"
+    return "sound" if lost < 1e-6 else f"**not sound**: lost {lost:g} points ({notes[:120].replace('|', '/')})"
 
 
 def main(argv=None) -> int:

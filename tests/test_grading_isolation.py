@@ -431,3 +431,13 @@ def test_run_visible_in_process(capsys):
     with pytest.raises(AssertionError, match="not implemented yet"):
         inprocess.run_visible(toy.KEY, "normalize", ns)
 
+
+
+@as_root
+def test_no_free_user_id_means_no_worker(tmp_path, hidden, monkeypatch):
+    from gencourse.grading.sandbox import processes
+
+    monkeypatch.setattr(processes.JobUser, "acquire", lambda self: False)
+    report = grade(tmp_path, hidden)
+    assert report.score == 0.0 and report.layers == []
+    assert all("no free user id" in r.message for r in report.results)

@@ -71,6 +71,9 @@ def run_worker(assignment: Assignment, cells, calls: list[Call], limits: Limits 
             user = None
     except OSError:
         user = None
+    if drop and user is None:                 # never run student code as root
+        why = "grader error: no free user id for the worker, so it was not run (it never runs as root)"
+        return {c.key: Reply(error=why) for c in calls}, [why]
     private = tempfile.mkdtemp(prefix="gencourse-grader-", dir=scratch_base())
     sandbox_notes: list[str] = []
     workers = 0

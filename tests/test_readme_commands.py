@@ -198,6 +198,9 @@ def check_gradescope(zip_name):
         assert {"setup.sh", "run_autograder", "gencourse_autograder.json"} <= set(names)
         assert any(n.startswith("dist/gencourse-") for n in names) and any(n.startswith("hidden/") for n in names)
         assert f"wrote {zip_name}" in out
+        assert ("isolation in a plain Gradescope container (root with Docker's default capabilities, no "
+                "CAP_SYS_ADMIN): an unprivileged user of its own, a seccomp filter; not its own mount namespace "
+                "or its own network namespace") in out
     return check
 
 

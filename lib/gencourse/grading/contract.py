@@ -107,6 +107,7 @@ class Report:
     results: list[CheckResult]
     isolation: list[str]                       # e.g. ["own session", "CPU 120 s", "no network", ...]
     notes: list[str] = field(default_factory=list)   # e.g. "cell 'kl' is missing"
+    layers: list[str] = field(default_factory=list)  # isolation layers that held: "user", "seccomp", "mounts", "netns"
 
     @property
     def score(self) -> float:

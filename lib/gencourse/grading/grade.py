@@ -103,10 +103,11 @@ def grade_notebook(path, assignment_key: str, *, visible_only: bool = False, hid
         cover.append(src.parent)
     limits.hide = tuple(dict.fromkeys([*limits.hide, *[str(h) for h in hide], *[str(c) for c in cover]]))
     isolation: list[str] = []
+    layers: list[str] = []
     replies_by_wire: dict[str, Reply] = {}
     if wire:
         try:
-            replies_by_wire, isolation = run_worker(assignment, cells, wire, limits, notes=notes)
+            replies_by_wire, isolation = run_worker(assignment, cells, wire, limits, notes=notes, layers=layers)
         except Exception as e:  # noqa: BLE001 - the machine, not the student: report it, never crash
             why = f"grader error: the worker could not be run ({type(e).__name__}: {e})"
             notes.append(why)
@@ -140,4 +141,4 @@ def grade_notebook(path, assignment_key: str, *, visible_only: bool = False, hid
     if not isolation:
         isolation = ["no student code was run (no graded cell to run)"]
     return Report(student=student, assignment=assignment.key, results=results, isolation=isolation,
-                  notes=list(dict.fromkeys(notes)))
+                  notes=list(dict.fromkeys(notes)), layers=layers)

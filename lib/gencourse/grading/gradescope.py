@@ -401,6 +401,10 @@ def run_gradescope_command(args) -> int:
     print(f"container ({args.memory_mb} MB chosen; Gradescope's default is 768 MB and half a CPU):")
     for line in container_lines(source / "autograder", keys):
         print(f"  {line}")
+    from .sandbox import DOCKER_CAPS, LAYERS, expected_layers
+    got = expected_layers(DOCKER_CAPS)
+    print("isolation in a plain Gradescope container (root with Docker's default capabilities, no CAP_SYS_ADMIN): "
+          + ", ".join(LAYERS[x] for x in got) + "; not " + " or ".join(LAYERS[x] for x in LAYERS if x not in got))
     return 0
 
 

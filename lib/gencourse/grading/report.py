@@ -121,6 +121,7 @@ def report_to_dict(report: Report) -> dict:
         "results": [{"name": r.name, "part": r.part, "points": r.points, "score": r.score,
                      "message": r.message, "visible": r.visible} for r in report.results],
         "isolation": list(report.isolation),
+        "layers": list(report.layers),
         "notes": list(report.notes),
     }
 
@@ -129,7 +130,8 @@ def report_from_dict(d: dict) -> Report:
     results = [CheckResult(name=r["name"], part=r["part"], points=float(r["points"]), score=float(r["score"]),
                            message=r["message"], visible=bool(r.get("visible", True))) for r in d["results"]]
     return Report(student=d["student"], assignment=d["assignment"], results=results,
-                  isolation=list(d.get("isolation", [])), notes=list(d.get("notes", [])))
+                  isolation=list(d.get("isolation", [])), notes=list(d.get("notes", [])),
+                  layers=list(d.get("layers", [])))
 
 
 def write_report(report: Report, folder) -> Path:

@@ -29,6 +29,8 @@ import traceback
 
 import numpy as np
 
+from .sandbox.confine import confine, refusal
+
 # Bound before any student code runs, so that monkeypatching numpy, builtins or
 # os in a notebook cell does not change how the answers are written.
 _open = builtins.open
@@ -129,7 +131,7 @@ def describe_exception(e: BaseException) -> str:
                 msg = _str(e)
             except Exception:
                 msg = "<the exception's message could not be printed>"
-            text = f"{kind}: {msg}" if msg else kind
+            text = (f"{kind}: {msg}" if msg else kind) + refusal(e)
         where = ""
         try:
             for frame in traceback.extract_tb(e.__traceback__):
@@ -240,6 +242,10 @@ def run(scratch: str) -> int:
     except BaseException as e:
         progress(event="fatal", error=f"grader error: the probe module {plan.get('probes')!r} "
                                       f"could not be imported: {describe_exception(e)}")
+        return 3
+    why = confine(scratch, lambda text: progress(event="sandbox", note=text))   # before any student code
+    if why:
+        progress(event="fatal", error=why)
         return 3
     progress(event="ready")
 

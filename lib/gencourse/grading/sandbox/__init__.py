@@ -2,13 +2,16 @@
 
 `run_worker(assignment, cells, calls, limits)` starts `python -m
 gencourse.grading.worker SCRATCH` in a session and process group of its own,
-with resource limits set in the child before exec, a fresh scratch directory
-as working directory and a stripped environment. Where the grader runs as
-root, the child also gets its own network namespace (no network) and mount
-namespace (the autograder's hidden checks and the grader's outputs covered by
-empty file systems), and drops to a user id of its own for this job, so that
-RLIMIT_NPROC counts only its processes and every process it left behind can
-be killed by user id.
+with resource limits and no-new-privs set in the child before exec, a fresh
+scratch directory as working directory and a stripped environment. Where the
+grader runs as root with CAP_SYS_ADMIN, the child also gets its own network
+namespace (no network) and mount namespace (the autograder's hidden checks and
+the grader's outputs covered by empty file systems); without it (Docker,
+Gradescope) those folders lose every permission of other users instead. As
+root the worker drops, after its trusted imports, to a user id of its own for
+this job, so that RLIMIT_NPROC counts only its processes and every process it
+left behind can be killed by user id; everywhere on Linux it then installs a
+seccomp filter (no sockets but Unix ones, no namespaces, mounts or tracing).
 
 A worker that hangs, crashes, exits or is killed costs the step it was running
 (known from its progress lines): that call gets a message, a cell that did it
@@ -19,7 +22,8 @@ following links.
 
 Modules by concern: `limits` (what a worker may use), `system` (root, libc,
 paths), `processes` (per-job users, the /proc scan, killing leftovers),
-`child` (the forked child's namespaces, mounts, limits and user),
+`child` (the forked child's namespaces, mounts or modes, and limits),
+`confine` (the worker's own drop to its user), `seccomp` (the filter),
 `session` (one worker from start to kill), `replies` (reading answers back),
 `messages` (what a student reads about it). docs/design.md, "Trust model".
 """
@@ -33,21 +37,23 @@ import time
 
 from ..contract import Assignment, Call, Reply
 from .limits import Limits
-from .messages import isolation_notes, stop_reason
+from .messages import DOCKER_CAPS, LAYERS, applied_layers, expected_layers, isolation_notes, stop_reason
 from .processes import JobUser, kill_user, reap_job
 from .replies import _open_dir, read_reply
 from .session import _run_session
 from .system import is_root, protect, scratch_base
 
-__all__ = ["Limits", "kill_user", "protect", "reap_job", "read_reply", "run_worker", "scratch_base"]
+__all__ = ["DOCKER_CAPS", "LAYERS", "Limits", "expected_layers", "kill_user", "protect", "reap_job", "read_reply",
+           "run_worker", "scratch_base"]
 
 
 def run_worker(assignment: Assignment, cells, calls: list[Call], limits: Limits | None = None,
-               notes: list | None = None) -> tuple[dict[str, Reply], list[str]]:
+               notes: list | None = None, layers: list | None = None) -> tuple[dict[str, Reply], list[str]]:
     """Answer `calls` in isolated workers after running `cells` [(grade_id, source)] in order.
 
     Returns ({call key: Reply}, isolation notes). Notes on the submission (a cell
-    that raised, hung or killed its worker) are appended to `notes` if given.
+    that raised, hung or killed its worker) are appended to `notes` if given, the
+    isolation layers that held (LAYERS' keys) to `layers`.
     """
     limits = limits or Limits.for_assignment(assignment)
     cells = [(c["grade_id"], c["source"]) if isinstance(c, dict) else (c[0], c[1]) for c in cells]
@@ -65,6 +71,9 @@ def run_worker(assignment: Assignment, cells, calls: list[Call], limits: Limits 
             user = None
     except OSError:
         user = None
+    if drop and user is None:                 # never run student code as root
+        why = "grader error: no free user id for the worker, so it was not run (it never runs as root)"
+        return {c.key: Reply(error=why) for c in calls}, [why]
     private = tempfile.mkdtemp(prefix="gencourse-grader-", dir=scratch_base())
     sandbox_notes: list[str] = []
     workers = 0
@@ -140,4 +149,6 @@ def run_worker(assignment: Assignment, cells, calls: list[Call], limits: Limits 
         if user is not None:
             user.release()
         shutil.rmtree(private, ignore_errors=True)
-    return replies, isolation_notes(limits, sandbox_notes, user_used=drop, root=root, workers=workers)
+    if layers is not None:
+        layers.extend(applied_layers(sandbox_notes))
+    return replies, isolation_notes(limits, sandbox_notes, root=root, workers=workers)

@@ -1,11 +1,15 @@
-"""The forked child's setup before it execs the worker: namespaces, mounts, limits, the user.
+"""The forked child's setup before it execs the worker: namespaces, mounts, limits.
 
-As root: its own network namespace (no network) and mount namespace, where
-the hidden checks, the solutions and the submissions are covered by empty
-file systems, /tmp is private (a checkout or venv inside it bound back
-read-only), and the folders the worker must read stay reachable; then
-resource limits, and the drop to the job's user id. Each step reports what it
-did as a "sandbox" progress line, so the feedback says which isolation applied.
+As root with CAP_SYS_ADMIN: its own network namespace (no network) and mount
+namespace, where the hidden checks, the solutions and the submissions are
+covered by empty file systems, /tmp is private (a checkout or venv inside it
+bound back read-only), and the folders the worker must read stay reachable.
+As root without it (a Docker container, Gradescope's): the same folders lose
+every permission of other users instead (the worker's user is never their owner
+or in their group). Then resource limits and PR_SET_NO_NEW_PRIVS; the worker
+drops to the job's user itself, after its imports (`confine`). Each step reports
+what it did as a "sandbox" progress line, so the feedback says which isolation
+applied.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ import signal
 from .limits import Limits
 from .processes import JobUser, threads_of_user
 from .system import (CLONE_NEWNET, CLONE_NEWNS, MS_BIND, MS_NODEV, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC,
-                     MS_REMOUNT, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG, _get_libc, _mount, _other_can_traverse)
+                     MS_REMOUNT, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG, _get_libc, _mount, _other_can_traverse,
+                     deny_others)
 
 
 def _bind_back(paths: list[str], fds: list[int]) -> None:
@@ -35,7 +40,7 @@ def _bind_back(paths: list[str], fds: list[int]) -> None:
 
 def make_preexec(limits: Limits, user: JobUser | None, own_net: bool, progress_w: int,
                   needed: list[str], hide: list[str], private_tmp: list[str] = ()):
-    """The function run in the forked child before exec: namespaces, limits, user."""
+    """The function run in the forked child before exec: namespaces or modes, limits."""
     try:
         libc = _get_libc()
     except OSError:
@@ -106,10 +111,10 @@ def make_preexec(limits: Limits, user: JobUser | None, own_net: bool, progress_w
             except OSError as e:
                 note(f"mnt-failed:{e}")
                 mount_ns = False
-        elif user is not None:
+        if user is not None and not mount_ns:
             note("mnt:none")
-        # Dropping the user is possible if the interpreter is readable by it.
-        can_drop = user is not None and (not blockers or mount_ns)
+            for path in hide:
+                note(f"{'closed' if deny_others(path) else 'open'}:{path}")
         for res, value in ((resource.RLIMIT_AS, mem), (resource.RLIMIT_CPU, cpu_hard),
                            (resource.RLIMIT_NOFILE, int(limits.open_files)), (resource.RLIMIT_FSIZE, fsize),
                            (resource.RLIMIT_CORE, 0), (resource.RLIMIT_NPROC, nproc)):
@@ -118,16 +123,9 @@ def make_preexec(limits: Limits, user: JobUser | None, own_net: bool, progress_w
             except (OSError, ValueError):
                 note(f"rlimit-failed:{res}")
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)     # an oversize write fails, it does not kill
-        if can_drop:
-            os.setgroups([])
-            os.setresgid(user.gid, user.gid, user.gid)
-            os.setresuid(user.uid, user.uid, user.uid)
-            note("user:dropped")
-        elif user is not None:
-            note("user:kept")
         if libc is not None:
             libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)   # after the uid change, which clears it
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         os.umask(0o077)
 
     return preexec, blockers, cpu_hard, nproc

@@ -13,6 +13,7 @@ import grp
 import os
 import pwd
 import random
+import shutil
 import signal
 import stat
 import subprocess
@@ -81,9 +82,32 @@ class JobUser:
     def release(self):
         if self.uid is not None:
             kill_user(self.uid)
+            remove_files_of(self.uid)
         if self._fd is not None:
             os.close(self._fd)
         self.uid = self.gid = self._fd = None
+
+
+def remove_files_of(uid: int, shared=("/tmp", "/var/tmp", "/dev/shm")) -> None:
+    """Remove what `uid` left at the top of the shared temporary folders (without a mount
+    namespace they are the real ones), so nothing of a job outlives it; links are not followed."""
+    for base in shared:
+        try:
+            names = os.listdir(base)
+        except OSError:
+            continue
+        for name in names:
+            path = os.path.join(base, name)
+            try:
+                st = os.lstat(path)
+                if st.st_uid != uid:
+                    continue
+                if stat.S_ISDIR(st.st_mode):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    os.unlink(path)
+            except OSError:
+                pass
 
 
 def reap_job(job: str) -> None:
@@ -100,6 +124,7 @@ def reap_job(job: str) -> None:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             kill_user(uid)
+            remove_files_of(uid)
         except OSError:
             pass                              # held by another grader, which killed the leftovers
         finally:

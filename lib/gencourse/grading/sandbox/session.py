@@ -22,6 +22,7 @@ import numpy as np
 
 from ..contract import Call
 from .child import make_preexec
+from .confine import USER_ENV
 from .limits import Limits
 from .processes import JobUser, become_subreaper, kill_all, start_ticks
 from .system import chown_tree, needed_paths, python_path, scratch_base
@@ -44,7 +45,7 @@ class _Session:
     pos: int = 0
 
 
-def environment(scratch: str, limits: Limits, progress_fd: int, probes: str) -> dict:
+def environment(scratch: str, limits: Limits, progress_fd: int, probes: str, user: JobUser | None = None) -> dict:
     venv_bin = os.path.dirname(sys.executable)
     threads = str(int(limits.threads))
     env = {
@@ -72,6 +73,8 @@ def environment(scratch: str, limits: Limits, progress_fd: int, probes: str) -> 
     for k in ("CUDA_VISIBLE_DEVICES", "KERAS_BACKEND", "GENCOURSE_QUICK"):
         if k in os.environ:
             env[k] = os.environ[k]
+    if user is not None:                    # the worker drops to it after its imports (confine.py)
+        env[USER_ENV] = f"{user.uid}:{user.gid}"
     return env
 
 
@@ -134,7 +137,7 @@ def _run_session(probes: str, cells: list, calls: list[Call], limits: Limits, us
         become_subreaper()
     with open(out_path, "wb") as fo, open(err_path, "wb") as fe:
         try:
-            proc = subprocess.Popen(cmd, cwd=scratch, env=environment(scratch, limits, write_fd, probes),
+            proc = subprocess.Popen(cmd, cwd=scratch, env=environment(scratch, limits, write_fd, probes, user),
                                     stdin=subprocess.DEVNULL, stdout=fo, stderr=fe, close_fds=True,
                                     pass_fds=(write_fd,), start_new_session=True, preexec_fn=preexec)
         except (OSError, subprocess.SubprocessError) as e:
@@ -202,7 +205,7 @@ def _event(s: _Session, line: bytes) -> bool:
     if not isinstance(ev, dict):
         return False
     kind = ev.get("event")
-    if kind == "sandbox":
+    if kind == "sandbox" and not s.ready:    # later lines could come from student code
         s.sandbox.append(str(ev.get("note")))
     elif kind == "ready":
         s.ready = True

@@ -124,3 +124,17 @@ def protect(path) -> bool:
         return True
     except OSError:
         return False
+
+
+def deny_others(path) -> bool:
+    """Take every permission of other users from folder `path` (what a worker without a mount
+    namespace must not read); False for a shared folder (sticky, like /tmp, or at the top level)."""
+    try:
+        st = os.lstat(path)
+        if not stat.S_ISDIR(st.st_mode) or st.st_mode & stat.S_ISVTX or len(Path(path).parts) <= 2:
+            return False
+        if st.st_mode & 0o007:
+            os.chmod(path, stat.S_IMODE(st.st_mode) & ~0o007)
+        return True
+    except OSError:
+        return False

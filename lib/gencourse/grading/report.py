@@ -122,6 +122,7 @@ def report_to_dict(report: Report) -> dict:
                      "message": r.message, "visible": r.visible} for r in report.results],
         "isolation": list(report.isolation),
         "notes": list(report.notes),
+        "integrity": list(report.integrity),
     }
 
 
@@ -129,7 +130,8 @@ def report_from_dict(d: dict) -> Report:
     results = [CheckResult(name=r["name"], part=r["part"], points=float(r["points"]), score=float(r["score"]),
                            message=r["message"], visible=bool(r.get("visible", True))) for r in d["results"]]
     return Report(student=d["student"], assignment=d["assignment"], results=results,
-                  isolation=list(d.get("isolation", [])), notes=list(d.get("notes", [])))
+                  isolation=list(d.get("isolation", [])), notes=list(d.get("notes", [])),
+                  integrity=[e for e in d.get("integrity", []) if isinstance(e, dict)])
 
 
 def write_report(report: Report, folder) -> Path:
@@ -157,6 +159,9 @@ def feedback_text(report: Report, *, include_hidden: bool = True) -> str:
     title = f"Feedback: {report.assignment}, {report.student}"
     lines = [title, "=" * len(title), "", isolation_header(report)]
     lines += notes_block(report)
+    if report.integrity:
+        lines += ["", "Integrity (is each part your own work?):"]
+        lines += [f"- [{e.get('action')}] part {e.get('part')}: {e.get('message')}" for e in report.integrity]
     results = [r for r in report.results if include_hidden or r.visible]
     for part in parts_in_order(report):
         rs = [r for r in results if r.part == part]

@@ -237,15 +237,20 @@ STYLEGAN_TORCH_PLANTS = {
 }
 
 
-def test_run_time_evidence_on_stylegan_and_the_static_reading_together(tmp_path):
-    path = _planted_notebook("stylegan-torch", STYLEGAN_TORCH_PLANTS, tmp_path / "student.ipynb")
-    report = grade_notebook(path, fast_key("stylegan-torch"), student="student")
+def test_gencourse_check_says_the_same_with_both_layers_on_stylegan(tmp_path):
+    """`gencourse check` (visible checks only): the static reading and the run-time evidence together."""
+    plants = {**STYLEGAN_TORCH_PLANTS, "truncation": "from gencourse.stylegan.torch_models import truncate\n"}
+    path = _planted_notebook("stylegan-torch", plants, tmp_path / "student.ipynb")
+    report = grade_notebook(path, fast_key("stylegan-torch"), student="student", visible_only=True)
     zeroed = {e["part"] for e in report.integrity if e["action"] == "zeroed"}
-    assert zeroed == set(STYLEGAN_TORCH_PLANTS), report.integrity
+    assert zeroed == set(plants), report.integrity
     seen = {e["part"] for e in report.integrity if "(seen while your code ran)" in e["message"]}
-    assert seen == set(STYLEGAN_TORCH_PLANTS), report.integrity
+    assert seen == set(plants), report.integrity      # the import fails in the worker too, and says why
     for r in report.results:
-        assert (r.score == 0) if r.part in STYLEGAN_TORCH_PLANTS else (r.score == r.points), (r.name, r.message)
+        assert (r.score == 0) if r.part in plants else (r.score == r.points), (r.name, r.message)
+    message = next(r.message for r in report.results if r.part == "truncation")
+    assert message.startswith("the cell 'truncation' (`truncate`) imports "
+                              "`gencourse.stylegan.torch_models.truncate`, the package's solution: write your own")
     assert not grader_errors(report), report.notes
 
 

@@ -25,6 +25,7 @@ import types
 from .probing import HANDED
 
 CELL = re.compile(r"^<cell '([^']{1,200})'>$")
+AUTOGRAPH = "__autograph_generated_file"     # TensorFlow's conversions of Python functions: the library's
 MAX_LINES = 200
 
 
@@ -47,7 +48,7 @@ class Guard:
         kind = self._kinds.get(filename)
         if kind is None:
             real = os.path.realpath(filename) if filename.startswith("/") else filename
-            if filename.startswith("<frozen") or real.startswith(self.library):
+            if filename.startswith("<frozen") or real.startswith(self.library) or AUTOGRAPH in filename:
                 kind = "library"
             elif real.startswith(self.trusted):
                 kind = "trusted"

@@ -41,7 +41,7 @@ class Finding:
     def message(self) -> str:
         if self.copy:
             return f"{self.subject} {self.route}: flagged for your instructor to read (points kept)"
-        return f"{self.subject} {self.route}, the package's solution: write your own (0 points for this part)"
+        return f"{self.subject} {self.route}: write your own (0 points for this part)"
 
 
 # --------------------------------------------------------------------------- the surface
@@ -91,7 +91,7 @@ class _Reader(ast.NodeVisitor):
             return
         module, name = hit
         if any(module == s or module.startswith(s + ".") for s in self.solution):
-            self.add(f"{verb} `{name}`")
+            self.add(f"{verb} `{name}`, the package's solution")
         elif module not in self.surface:
             self.add(f"{verb} `{name}`, outside what the notebook's locked cells use")
 
@@ -235,7 +235,7 @@ def worker_findings(evidence, parts, sources: dict[str, str]) -> list[Finding]:
     for line in text.splitlines()[:200]:
         gid, _, route = line.partition("\t")
         if gid in parts and route:
-            route = re.sub(r"[\x00-\x1f\x7f]", " ", route)[:300] + " (seen while your code ran)"
+            route = re.sub(r"[\x00-\x1f\x7f]", " ", route)[:300] + " (seen while your code ran), the package's solution"
             out.append(Finding(gid, _subject_of(gid, sources.get(gid, "")), route))
     return out
 

@@ -166,7 +166,7 @@ def _integrity_plan(assignment: Assignment, cells, parts: dict[str, str], per_ch
     given = {}
     if source_nb is not None and source_nb.readable:
         given, _ = graded_sources(source_nb, assignment.parts, what="the source notebook")
-    skeletons = {gid: skeleton_lines(text) for gid, text in given.items()}
+    skeletons = {gid: skeleton_lines(text) for gid, text in given.items()} if given else None
     findings = integrity.read_parts(parts, setup, assignment.solution_modules, surface, skeletons)
     call_parts = {wkey: check.part for check, keys, _ in per_check for _, wkey in keys or ()}
     config = integrity.worker_config(assignment.solution_modules, parts, call_parts, given)

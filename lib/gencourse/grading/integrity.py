@@ -185,7 +185,8 @@ def _names(tree) -> list[str]:
 def read_parts(parts: dict[str, str], setup: dict[str, str], solution: tuple[str, ...],
                surface: set[str], skeletons: dict[str, set[str]] | None = None) -> list[Finding]:
     """Every route to a solution module in the part cells `parts` {grade_id: source}; `skeletons`: the
-    lines the release gives in each cell (not the student's, so not counted toward a copy's length)."""
+    lines the release gives in each cell (not the student's, so not counted toward a copy's length;
+    None, as in `gencourse check` away from the source notebooks: copies are not looked for)."""
     aliases: dict[str, str] = {}
     for src in setup.values():
         try:
@@ -203,8 +204,8 @@ def read_parts(parts: dict[str, str], setup: dict[str, str], solution: tuple[str
         reader.visit(tree)
         subject = _subject(gid, tree)
         findings += [Finding(gid, subject, r) for r in reader.routes]
-        given = (skeletons or {}).get(gid, set())
-        findings += [Finding(gid, subject, r, copy=True) for r in copies(tree, solution, src, given)]
+        if skeletons is not None and gid in skeletons:     # without the release's skeleton, no copy is told
+            findings += [Finding(gid, subject, r, copy=True) for r in copies(tree, solution, src, skeletons[gid])]
     return findings
 
 

@@ -158,12 +158,13 @@ def test_grades_csv_columns_and_resume(tmp_path):
     append_csv([grade_row(b)], path)
     first = path.read_text()
     header = first.splitlines()[0].split(",")
-    assert header[:4] == ["student", "assignment", "score", "max_score"]
-    assert header[4:] == ["kl: KL matches the oracle", "kl: KL is zero at the prior",
+    assert header[:5] == ["student", "assignment", "score", "max_score", "integrity"]
+    assert header[5:] == ["kl: KL matches the oracle", "kl: KL is zero at the prior",
                           "sampling: sampling has the right shape", "sampling: sampling follows mu + sigma * eps"]
     rows = _read(path)
     assert [(r["student"], r["score"], r["max_score"]) for r in rows] == [("alice", "8", "8"), ("bob", "4.5", "8")]
     assert rows[1]["kl: KL is zero at the prior"] == "0"
+    assert [r["integrity"] for r in rows] == ["", ""]         # nothing the package's own (tests/test_integrity.py)
 
     # a resumed batch grades bob again (now better) and adds carol: still one row each, same order
     better = make_report("bob", scores=[2, 1, 2, 3])

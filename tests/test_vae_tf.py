@@ -10,8 +10,9 @@ tf = pytest.importorskip("tensorflow")
 from gencourse.reference import vae as ref  # noqa: E402
 from gencourse.devices import DeviceError  # noqa: E402
 from gencourse.vae.common import DECODER_PARAMS, ENCODER_PARAMS, VAEConfig  # noqa: E402
-from gencourse.vae.tf_track import (  # noqa: E402  (sets KERAS_BACKEND before keras loads)
-    VAE, TFVAE, Sampling, build_decoder, build_encoder, kl_divergence, reconstruction_loss, term_gradients,
+from gencourse.vae.tf_track import TFVAE  # noqa: E402  (sets KERAS_BACKEND before keras loads)
+from gencourse.vae.tf_models import (  # noqa: E402
+    VAE, Sampling, build_decoder, build_encoder, kl_divergence, reconstruction_loss, term_gradients,
     weight_tensors,
 )
 

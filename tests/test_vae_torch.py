@@ -11,8 +11,9 @@ import torch
 from gencourse import reference
 from gencourse.devices import DeviceError
 from gencourse.vae.common import DECODER_PARAMS, ENCODER_PARAMS, VAEConfig
-from gencourse.vae.torch_track import (
-    VAE, Decoder, Encoder, Sampling, TorchVAE, init_like_keras, kl_divergence,
+from gencourse.vae.torch_track import TorchVAE
+from gencourse.vae.torch_models import (
+    VAE, Decoder, Encoder, Sampling, init_like_keras, kl_divergence,
     reconstruction_loss,
 )
 

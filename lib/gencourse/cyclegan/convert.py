@@ -12,7 +12,7 @@ from __future__ import annotations
 import keras
 from torch import nn
 
-from .tf_models import InstanceNormalization
+from .tf_layers import InstanceNormalization
 
 
 def torch_to_keras(tmodel: nn.Module, kmodel) -> None:

@@ -144,9 +144,9 @@ def semantic_classifiers(track: str, t, data: CycleData, size: int, seed: int) -
     if not data.digits:
         raise ValueError("--semantic-weight needs labelled domains: the digits task")
     if track == "torch":
-        from .torch_models import train_digit_cnn as fit
+        from .torch_layers import train_digit_cnn as fit
     else:
-        from .tf_models import train_digit_cnn as fit
+        from .tf_layers import train_digit_cnn as fit
     nets, out = {}, {}
     for side, train_d, test_d in (("A", data.train_a, data.test_a), ("B", data.train_b, data.test_b)):
         nets[side] = fit(train_d.array(size), train_d.labels, seed=seed)
@@ -177,7 +177,7 @@ def evaluate(t, data: CycleData, config: CycleGANConfig, out: Path, title: str, 
 class LabelJudges:
     """The classifiers that judge label preservation, fitted once: one per domain, trained on that domain's
     training images (an RBF SVM on pixels: 96 % on held-out MNIST from the embedded 4,000 digits in 2 s).
-    They are never what a semantic loss trains against (that one is a CNN, torch_models.DigitCNN)."""
+    They are never what a semantic loss trains against (that one is a CNN, torch_layers.DigitCNN)."""
 
     def __init__(self, data: CycleData):
         from ..metrics import KernelDigitClassifier

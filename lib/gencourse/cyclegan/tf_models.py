@@ -4,8 +4,7 @@ The same networks as torch_models (layouts in cyclegan/common.py), built as
 functional models, so that a weight copied across gives the same output:
 
 - Keras has no instance norm and no reflection padding: `InstanceNormalization`
-  and `ReflectionPadding2D` are written here (the tutorial's instance norm is
-  the same formula, always affine; here affine is optional and off by default).
+  and `ReflectionPadding2D` are in tf_layers (with the digit classifier).
 - Where PyTorch pads symmetrically and Keras' "same" would not (3x3 stride-2
   convolutions, the PatchGAN's stride-1 4x4 convolutions), the zero padding is
   explicit (ZeroPadding2D + "valid"); the ResNet's transposed convolutions crop
@@ -26,66 +25,11 @@ import keras  # noqa: E402
 from keras import layers, ops  # noqa: E402
 
 from .common import LAMBDA_CYCLE, LAMBDA_IDENTITY, unet_filters  # noqa: E402
+from .tf_layers import InstanceNormalization, ReflectionPadding2D, _normal  # noqa: E402
 
 if keras.backend.backend() != "tensorflow":
     raise ImportError(f"gencourse.cyclegan.tf_models needs Keras on TensorFlow; Keras was already "
                       f"imported with the {keras.backend.backend()!r} backend (KERAS_BACKEND)")
-
-INIT_STD = 0.02
-
-
-def _normal():
-    return keras.initializers.RandomNormal(0.0, INIT_STD)
-
-
-@keras.saving.register_keras_serializable("gencourse")
-class InstanceNormalization(layers.Layer):
-    """(x - mean) / sqrt(var + eps) per example and channel over H, W (NHWC), biased variance.
-
-    Ulyanov et al. 2016; torch.nn.InstanceNorm2d's formula. With `affine`, a
-    per-channel scale (init N(1, 0.02), as the tutorial's) and offset (init 0).
-    """
-
-    def __init__(self, epsilon: float = 1e-5, affine: bool = False, **kwargs):
-        super().__init__(**kwargs)
-        self.epsilon, self.affine = epsilon, affine
-
-    def build(self, input_shape):
-        if self.affine:
-            channels = input_shape[-1]
-            self.scale = self.add_weight(shape=(channels,), name="scale",
-                                         initializer=keras.initializers.RandomNormal(1.0, INIT_STD))
-            self.offset = self.add_weight(shape=(channels,), name="offset", initializer="zeros")
-
-    def call(self, x):
-        mean, var = ops.moments(x, axes=[1, 2], keepdims=True)
-        y = (x - mean) * ops.rsqrt(var + self.epsilon)
-        return y * self.scale + self.offset if self.affine else y
-
-    def get_config(self):
-        return {**super().get_config(), "epsilon": self.epsilon, "affine": self.affine}
-
-
-@keras.saving.register_keras_serializable("gencourse")
-class ReflectionPadding2D(layers.Layer):
-    """Mirror `padding` pixels on each side of H and W, without repeating the edge (NHWC)."""
-
-    def __init__(self, padding: int = 1, **kwargs):
-        super().__init__(**kwargs)
-        self.padding = padding
-
-    def call(self, x):
-        p = self.padding
-        return ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="reflect")
-
-    def compute_output_shape(self, input_shape):
-        b, h, w, c = input_shape
-        grow = lambda n: None if n is None else n + 2 * self.padding  # noqa: E731
-        return (b, grow(h), grow(w), c)
-
-    def get_config(self):
-        return {**super().get_config(), "padding": self.padding}
-
 
 def _norm(x, norm: str, affine: bool):
     if norm == "instance":
@@ -218,25 +162,3 @@ def semantic_consistency_loss(logits, labels, weight: float = 1.0):
     the labels of the images they came from (CyCADA's L_sem, Hoffman et al. 2018)."""
     logits = ops.convert_to_tensor(logits, "float32")
     return weight * ops.mean(ops.sparse_categorical_crossentropy(ops.cast(labels, "int32"), logits, from_logits=True))
-
-
-def build_digit_cnn(size: int = 28, channels: int = 1, classes: int = 10) -> keras.Model:
-    """The semantic loss's classifier (as torch_models.DigitCNN): conv 32, pool, conv 64, pool, dense 128, 10."""
-    inputs = keras.Input((size, size, channels))
-    x = layers.MaxPooling2D()(layers.Conv2D(32, 3, padding="same", activation="relu")(inputs))
-    x = layers.MaxPooling2D()(layers.Conv2D(64, 3, padding="same", activation="relu")(x))
-    x = layers.Dense(128, activation="relu")(layers.Flatten()(x))
-    return keras.Model(inputs, layers.Dense(classes)(x), name="digit_cnn")
-
-
-def train_digit_cnn(images, labels, epochs: int = 10, batch: int = 64, seed: int = 0) -> keras.Model:
-    """A digit CNN fitted on images NHWC in [-1, 1] of one domain (Adam 1e-3), frozen."""
-    import numpy as np
-
-    keras.utils.set_random_seed(seed)
-    images = np.asarray(images, np.float32)
-    net = build_digit_cnn(images.shape[1], images.shape[3])
-    net.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    net.fit(images, np.asarray(labels, np.int64), batch_size=batch, epochs=epochs, verbose=0, shuffle=True)
-    net.trainable = False
-    return net

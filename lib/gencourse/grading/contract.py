@@ -72,6 +72,7 @@ class Assignment:
     checks: list[Check] = field(default_factory=list)
     cpu_seconds: int = 120       # worker limits for this assignment
     memory_mb: int = 6144
+    solution_modules: tuple = ()  # the package modules that implement graded parts (grading/integrity.py)
 
     @property
     def key(self) -> str:
@@ -79,13 +80,14 @@ class Assignment:
 
 
 def per_track(module: str, name: str, tracks, parts, visible_checks, *, setup_cells=("setup",),
-              cpu_seconds: int = 120, memory_mb: int = 6144) -> list[Assignment]:
+              cpu_seconds: int = 120, memory_mb: int = 6144, solution_modules=()) -> list[Assignment]:
     """One Assignment per track, by the course's conventions: the notebook solutions/NAME/NAME_TRACK.ipynb,
     the probes `MODULE.TRACK_probes` (MODULE: the topic's assignment package), the visible checks
-    `visible_checks(track)`."""
+    `visible_checks(track)`, the solution modules with "{track}" filled in."""
     return [Assignment(name=name, track=t, notebook=f"{name}/{name}_{t}.ipynb", probes=f"{module}.{t}_probes",
                        setup_cells=list(setup_cells), parts=list(parts), checks=visible_checks(t),
-                       cpu_seconds=cpu_seconds, memory_mb=memory_mb) for t in tracks]
+                       cpu_seconds=cpu_seconds, memory_mb=memory_mb,
+                       solution_modules=tuple(m.format(track=t) for m in solution_modules)) for t in tracks]
 
 
 @dataclass
@@ -108,6 +110,7 @@ class Report:
     isolation: list[str]                       # e.g. ["own session", "CPU 120 s", "no network", ...]
     notes: list[str] = field(default_factory=list)   # e.g. "cell 'kl' is missing"
     layers: list[str] = field(default_factory=list)  # isolation layers that held: "user", "seccomp", "mounts", "netns"
+    integrity: list[dict] = field(default_factory=list)   # {part, action: "zeroed"|"flagged", message}
 
     @property
     def score(self) -> float:

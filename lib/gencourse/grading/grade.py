@@ -13,8 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from . import integrity
 from .contract import Assignment, Call, Check, CheckResult, Reply, Report
 from .checklist import collect_checks
+from .copies import skeleton_lines
 from .judging import judge
 from .notebook import Notebook, graded_sources, read_notebook
 from .paths import find_source_notebook, private_folders
@@ -92,6 +94,10 @@ def grade_notebook(path, assignment_key: str, *, visible_only: bool = False, hid
                 wire.append(Call(key=wkey, probe=call.probe, inputs=dict(call.inputs)))
         per_check.append((check, keys, None))
 
+    findings, integrity_call = _integrity_plan(assignment, cells, parts, per_check, src or path, source_nb)
+    if integrity_call is not None:
+        wire.append(integrity_call)
+
     limits = dataclasses.replace(limits) if limits is not None else Limits.for_assignment(assignment)
     # Covered by empty file systems in the worker's mount namespace (as root): the hidden checks
     # and the folder around them, the instructor's solutions, the submission's folder. The
@@ -113,6 +119,11 @@ def grade_notebook(path, assignment_key: str, *, visible_only: bool = False, hid
             notes.append(why)
             replies_by_wire = {c.key: Reply(error=why) for c in wire}
 
+    evidence = replies_by_wire.pop(integrity.INTEGRITY_KEY, None)
+    if evidence is not None and evidence.ok and "evidence" in evidence.arrays:
+        findings += integrity.worker_findings(evidence.arrays["evidence"], assignment.parts, parts)
+    zeroed, integrity_entries = integrity.outcome(findings)
+
     results = []
     for check, keys, calls_error in per_check:
         if calls_error is not None:
@@ -132,6 +143,8 @@ def grade_notebook(path, assignment_key: str, *, visible_only: bool = False, hid
         score, message, bug = judge(check, replies)
         if bug:
             notes.append(bug)
+        if check.part in zeroed and parts.get(check.part) is not None:
+            score, message = 0.0, zeroed[check.part]
         if score < check.points:
             for n in notes:
                 if f"cell {check.part!r}" in n and not n.startswith("grader"):
@@ -141,4 +154,22 @@ def grade_notebook(path, assignment_key: str, *, visible_only: bool = False, hid
     if not isolation:
         isolation = ["no student code was run (no graded cell to run)"]
     return Report(student=student, assignment=assignment.key, results=results, isolation=isolation,
-                  notes=list(dict.fromkeys(notes)), layers=layers)
+                  notes=list(dict.fromkeys(notes)), layers=layers, integrity=integrity_entries)
+
+
+def _integrity_plan(assignment: Assignment, cells, parts: dict[str, str], per_check, notebook, source_nb):
+    """The grader's own reading of the part cells (integrity.read_parts), and the call that has the
+    worker's guard watch them run (None for an assignment that declares no solution modules)."""
+    if not assignment.solution_modules:
+        return [], None
+    setup = {gid: text for gid, text in cells if gid in assignment.setup_cells}
+    surface = integrity.locked_imports(notebook)
+    given = {}
+    if source_nb is not None and source_nb.readable:
+        given, _ = graded_sources(source_nb, assignment.parts, what="the source notebook")
+    skeletons = {gid: skeleton_lines(text) for gid, text in given.items()} if given else None
+    findings = integrity.read_parts(parts, setup, assignment.solution_modules, surface, skeletons)
+    call_parts = {wkey: check.part for check, keys, _ in per_check for _, wkey in keys or ()}
+    config = integrity.worker_config(assignment.solution_modules, parts, call_parts, given)
+    return findings, Call(key=integrity.INTEGRITY_KEY, probe=integrity.INTEGRITY_PROBE,
+                          inputs={"config": np.frombuffer(config, np.uint8).copy()})

@@ -1,5 +1,6 @@
 """OUT/grades.csv: one row per student, with a stable column order, that a resumed batch updates
-instead of duplicating (student, assignment, score, max_score, then one column per check)."""
+instead of duplicating (student, assignment, score, max_score, integrity, then one column per check; integrity
+is empty, or names the parts zeroed as the package's own and those flagged as copies)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from .contract import CheckResult, Report
+from .integrity import csv_cell
 from .report import fmt_points, atomic_write, parts_in_order
 
 KEY_COLUMNS = ("student", "assignment")
-FIXED_COLUMNS = KEY_COLUMNS + ("score", "max_score")
+FIXED_COLUMNS = KEY_COLUMNS + ("score", "max_score", "integrity")
 
 
 def check_column(result: CheckResult) -> str:
@@ -25,7 +27,8 @@ def check_column(result: CheckResult) -> str:
 def grade_row(report: Report) -> dict:
     """One CSV row: student, assignment, total, maximum, then one column per check (its score)."""
     row = {"student": report.student, "assignment": report.assignment,
-           "score": fmt_points(report.score), "max_score": fmt_points(report.max_score)}
+           "score": fmt_points(report.score), "max_score": fmt_points(report.max_score),
+           "integrity": csv_cell(report.integrity)}
     parts = parts_in_order(report)
     for r in sorted(report.results, key=lambda r: parts.index(r.part)):   # by part, then in check order
         row[check_column(r)] = fmt_points(r.score)

@@ -123,6 +123,7 @@ def report_to_dict(report: Report) -> dict:
         "isolation": list(report.isolation),
         "layers": list(report.layers),
         "notes": list(report.notes),
+        "integrity": list(report.integrity),
     }
 
 
@@ -131,7 +132,9 @@ def report_from_dict(d: dict) -> Report:
                            message=r["message"], visible=bool(r.get("visible", True))) for r in d["results"]]
     return Report(student=d["student"], assignment=d["assignment"], results=results,
                   isolation=list(d.get("isolation", [])), notes=list(d.get("notes", [])),
-                  layers=list(d.get("layers", [])))
+                  layers=list(d.get("layers", [])),
+
+                  integrity=[e for e in d.get("integrity", []) if isinstance(e, dict)])
 
 
 def write_report(report: Report, folder) -> Path:
@@ -159,6 +162,9 @@ def feedback_text(report: Report, *, include_hidden: bool = True) -> str:
     title = f"Feedback: {report.assignment}, {report.student}"
     lines = [title, "=" * len(title), "", isolation_header(report)]
     lines += notes_block(report)
+    if report.integrity:
+        lines += ["", "Integrity (is each part your own work?):"]
+        lines += [f"- [{e.get('action')}] part {e.get('part')}: {e.get('message')}" for e in report.integrity]
     results = [r for r in report.results if include_hidden or r.visible]
     for part in parts_in_order(report):
         rs = [r for r in results if r.part == part]

@@ -59,6 +59,7 @@ _isinstance = builtins.isinstance
 _str = builtins.str
 _type = builtins.type
 
+INTEGRITY_PROBE = "__integrity__"
 NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
 NUMERIC_KINDS = "biuf"
 MAX_ERROR_CHARS = 1200
@@ -208,6 +209,40 @@ def _write_reply(out_dir: str, key: str, arrays: dict | None, error: str | None)
     _replace(tmp, os.path.join(out_dir, key))
 
 
+class _Answered(Exception):
+    """The integrity call's answer is ready (it is no probe of the assignment)."""
+
+
+def _start_guard(scratch: str, plan: dict, probes):
+    """The run-time integrity guard (grading/guard.py) as the plan's integrity call configures it, installed
+    before any student code runs; (None, {}) without that call. A failure here leaves the guard off: it can
+    only take points away, so grading goes on without it."""
+    calls = [c for c in plan.get("calls", []) if c.get("probe") == INTEGRITY_PROBE]
+    if not calls:
+        return None, {}
+    try:
+        import importlib
+
+        from . import guard as guard_module
+
+        config = json.loads(bytes(load_inputs(scratch, calls[-1].get("inputs", {}))["config"]).decode("utf-8"))
+        for name in config["solution"]:
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                pass
+        package = plan["probes"].rpartition(".")[0]
+        hidden = [*config["solution"], *[m for m in sys.modules if m == package or m.startswith(package + ".")]]
+        here = os.path.dirname(os.path.abspath(__file__))
+        trusted = [here, os.path.dirname(os.path.abspath(probes.__file__))]
+        guard = guard_module.Guard(hidden, config["solution"], trusted, os.path.dirname(here), config["parts"])
+        guard.install()
+        return guard, dict(config.get("calls", {}))
+    except BaseException as e:
+        print(f"grader note: the integrity guard is off ({describe_exception(e)})", file=sys.stderr)
+        return None, {}
+
+
 def run(scratch: str) -> int:
     main_pid = _getpid()
     fd = os.environ.get("GENCOURSE_PROGRESS_FD")
@@ -243,6 +278,7 @@ def run(scratch: str) -> int:
         progress(event="fatal", error=f"grader error: the probe module {plan.get('probes')!r} "
                                       f"could not be imported: {describe_exception(e)}")
         return 3
+    guard, step_parts = _start_guard(scratch, plan, probes)
     why = confine(scratch, lambda text: progress(event="sandbox", note=text))   # before any student code
     if why:
         progress(event="fatal", error=why)
@@ -253,6 +289,9 @@ def run(scratch: str) -> int:
     for cell in plan.get("cells", []):
         gid = cell["grade_id"]
         progress(event="start", kind="cell", id=gid)
+        if guard is not None:
+            guard.step = gid
+            guard.hide()
         cpu_budget()
         error = None
         try:
@@ -266,17 +305,30 @@ def run(scratch: str) -> int:
         restore_builtins()
         progress(event="end", kind="cell", id=gid, error=error)
 
+    if guard is not None:
+        try:
+            guard.check_namespace(namespace)
+        except BaseException:
+            pass
     for call in plan.get("calls", []):
         key = call["key"]
         progress(event="start", kind="call", id=key)
         cpu_budget()
         arrays, error = None, None
+        if guard is not None:
+            guard.step = step_parts.get(key, "")
+            guard.hide()
         try:
+            if call["probe"] == INTEGRITY_PROBE:
+                arrays = {"evidence": _frombuffer(guard.evidence() if guard else b"", dtype=_dtype("uint8")).copy()}
+                raise _Answered
             fn = _getattr(probes, call["probe"], None)
             if fn is None:
                 raise LookupError(f"grader error: the probe {call['probe']!r} does not exist")
             inputs = load_inputs(scratch, call.get("inputs", {}))
             arrays = probe_outputs(fn(namespace, **inputs))
+        except _Answered:
+            pass
         except BaseException as e:
             restore_builtins()
             arrays, error = None, describe_exception(e)

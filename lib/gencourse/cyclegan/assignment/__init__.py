@@ -24,4 +24,5 @@ PARTS = ["generator", "discriminator", "adversarial", "cycle_loss", "identity_lo
 def assignments() -> list[Assignment]:
     from .checks import visible_checks
 
-    return per_track(__name__, "cyclegan", TRACKS, PARTS, visible_checks, cpu_seconds=300, memory_mb=6144)
+    return per_track(__name__, "cyclegan", TRACKS, PARTS, visible_checks, cpu_seconds=300, memory_mb=6144,
+                     solution_modules=("gencourse.cyclegan.{track}_models", "gencourse.reference.cyclegan"))

@@ -32,4 +32,6 @@ PARTS = ["equalized", "mapping", "adain", "noise", "mixing", "truncation", "loss
 def assignments() -> list[Assignment]:
     from .checks import visible_checks
 
-    return per_track(__name__, "stylegan", TRACKS, PARTS, visible_checks, cpu_seconds=240, memory_mb=6144)
+    return per_track(__name__, "stylegan", TRACKS, PARTS, visible_checks, cpu_seconds=240, memory_mb=6144,
+                     solution_modules=("gencourse.stylegan.{track}_models", "gencourse.reference.stylegan",
+                                       "gencourse.metrics.frechet"))

@@ -28,4 +28,5 @@ PARTS = ["sampling", "encoder", "decoder", "reconstruction", "kl", "train_step",
 def assignments() -> list[Assignment]:
     from .checks import visible_checks
 
-    return per_track(__name__, "vae", TRACKS, PARTS, visible_checks, cpu_seconds=180, memory_mb=6144)
+    return per_track(__name__, "vae", TRACKS, PARTS, visible_checks, cpu_seconds=180, memory_mb=6144,
+                     solution_modules=("gencourse.vae.{track}_models", "gencourse.reference.vae"))

@@ -69,12 +69,12 @@ def trusted_weights(track: str, which: str, latent_dim: int, n_classes: int, see
 def trusted_net(track: str, which: str, latent_dim: int, n_classes: int, eps, weights=None):
     """The grader's encoder or decoder of the report, with `weights` (trusted_weights' order) loaded."""
     if track == "tf":
-        from .. import tf_track as T
+        from .. import tf_models as T
 
         net = (T.build_encoder(latent_dim, n_classes, sampling=T.FixedNoise(eps)) if which == "encoder"
                else T.build_decoder(latent_dim, n_classes))
     else:
-        from .. import torch_track as T
+        from .. import torch_models as T
 
         net = (T.Encoder(latent_dim, n_classes, T.FixedNoise(eps)) if which == "encoder"
                else T.Decoder(latent_dim, n_classes))

@@ -48,9 +48,9 @@ def step_case(track: str, seed: int, batch: int = 16, n_classes: int = 0, learni
 
 def _track(track):
     if track == "tf":
-        from .. import tf_track as T
+        from .. import tf_models as T
     else:
-        from .. import torch_track as T
+        from .. import torch_models as T
     return T
 
 

@@ -20,7 +20,8 @@ import tensorflow as tf  # noqa: E402
 from ...grading.networks import probe_network  # noqa: E402
 from ...grading.probing import part, plain, scalar  # noqa: E402
 from ...weights import to_flat  # noqa: E402
-from .. import tf_track as T  # noqa: E402
+from .. import tf_models as T  # noqa: E402
+from ..tf_track import TFVAE  # noqa: E402
 from .common_probes import (  # noqa: E402,F401  (the framework-neutral probes are this track's too)
     latent_grid, latent_ranges, metrics_of, output_shapes, split, substituted, train_with_parts, trusted_config,
 )
@@ -161,14 +162,14 @@ def one_step(ns, x1, labels1, x2, labels2, n_classes, eps, encoder_flat, decoder
 
 def train(ns, x, epochs, batch_size, learning_rate, seed):
     """The student's Sampling, VAE model (train_step) and losses in the trusted loop: a VAE."""
-    trainer = T.TFVAE(trusted_config(False, learning_rate, seed), "cpu", sampling=part(ns, "Sampling")(),
+    trainer = TFVAE(trusted_config(False, learning_rate, seed), "cpu", sampling=part(ns, "Sampling")(),
                       model_class=part(ns, "VAE"))
     return train_with_parts(trainer, x, None, epochs, batch_size, seed)
 
 
 def train_cvae(ns, x, labels, epochs, batch_size, learning_rate, seed):
     """The student's condition in a CVAE whose other parts are the trusted ones."""
-    trainer = T.TFVAE(trusted_config(True, learning_rate, seed), "cpu", conditioning=part(ns, "condition"))
+    trainer = TFVAE(trusted_config(True, learning_rate, seed), "cpu", conditioning=part(ns, "condition"))
     return train_with_parts(trainer, x, labels, epochs, batch_size, seed)
 
 

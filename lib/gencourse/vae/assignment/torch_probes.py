@@ -16,7 +16,8 @@ import torch
 from ...grading.networks import probe_network
 from ...grading.probing import part, plain, scalar
 from ...weights import to_flat
-from .. import torch_track as T
+from .. import torch_models as T
+from ..torch_track import TorchVAE
 from .common_probes import (  # noqa: F401  (the framework-neutral probes are this track's too)
     latent_grid, latent_ranges, metrics_of, output_shapes, split, substituted, train_with_parts, trusted_config,
 )
@@ -154,14 +155,14 @@ def one_step(ns, x1, labels1, x2, labels2, n_classes, eps, encoder_flat, decoder
 
 def train(ns, x, epochs, batch_size, learning_rate, seed):
     """The student's Sampling, train_step and losses in the trusted loop: a VAE."""
-    trainer = T.TorchVAE(trusted_config(False, learning_rate, seed), "cpu", sampling=part(ns, "Sampling")(),
+    trainer = TorchVAE(trusted_config(False, learning_rate, seed), "cpu", sampling=part(ns, "Sampling")(),
                       step=part(ns, "train_step"))
     return train_with_parts(trainer, x, None, epochs, batch_size, seed)
 
 
 def train_cvae(ns, x, labels, epochs, batch_size, learning_rate, seed):
     """The student's condition in a CVAE whose other parts are the trusted ones."""
-    trainer = T.TorchVAE(trusted_config(True, learning_rate, seed), "cpu", conditioning=part(ns, "condition"))
+    trainer = TorchVAE(trusted_config(True, learning_rate, seed), "cpu", conditioning=part(ns, "condition"))
     return train_with_parts(trainer, x, labels, epochs, batch_size, seed)
 
 

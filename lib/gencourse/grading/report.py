@@ -133,7 +133,6 @@ def report_from_dict(d: dict) -> Report:
     return Report(student=d["student"], assignment=d["assignment"], results=results,
                   isolation=list(d.get("isolation", [])), notes=list(d.get("notes", [])),
                   layers=list(d.get("layers", [])),
-
                   integrity=[e for e in d.get("integrity", []) if isinstance(e, dict)])
 
 

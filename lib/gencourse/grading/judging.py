@@ -116,6 +116,31 @@ def first_match(got, variants, rtol=1e-3, atol=1e-4) -> None:
             raise Mistake(hint)
 
 
+def kept_inputs(replies: dict, key: str, names, what: str) -> None:
+    """A Mistake naming each input that `what` wrote into (the probe's `changed` flags from
+    `probing.keeping`, in the order of `names`): the notebook uses those inputs again."""
+    changed = get(replies, key, "changed", (len(names),))
+    written = [n for n, c in zip(names, changed) if c]
+    if written:
+        raise Mistake(f"{what} changed {' and '.join(f'`{n}`' for n in written)} in place (the result is right "
+                      f"but the caller's tensor is overwritten, and the notebook uses it again): compute the "
+                      "result into a new tensor instead of assigning into the input")
+
+
+def shapes_from_table(table) -> list[tuple]:
+    """The shapes of a `probing.shape_table`, as tuples."""
+    table = np.asarray(table, np.int64)
+    return [tuple(int(d) for d in row[1:1 + int(row[0])]) for row in table.reshape(-1, table.shape[-1])]
+
+
+def named_shapes(got: list[tuple], expected: list[tuple], what: str) -> None:
+    """A Mistake unless `what` has exactly the shapes its TODO names (a [1, 1, 1, C] where [C] is named too)."""
+    if [tuple(g) for g in got] != [tuple(e) for e in expected]:
+        fmt = lambda shapes: ", ".join(str(list(s)) for s in shapes) or "none"  # noqa: E731
+        raise Mistake(f"{what} has the shape{'s' if len(got) != 1 else ''} {fmt(got)}; the TODO names "
+                      f"{fmt(expected)} (the cells that use it rely on that shape)")
+
+
 def unflatten(flat, shapes: list, what: str = "the trained network", hint: str = "") -> list[np.ndarray]:
     """A flat float32 array cut into arrays of `shapes` (a network's weights from the worker, in the
     trusted network's order), or a Mistake if the sizes do not fit."""

@@ -13,7 +13,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from ...grading import Case, Check, Mistake, close, first_match, get, make_check, ok_reply, show
+from ...grading import (Case, Check, Mistake, close, first_match, get, kept_inputs, make_check, named_shapes, ok_reply,
+                        shapes_from_table, show)
 from ...reference import stylegan as ref
 from . import gan_checks as g
 
@@ -136,6 +137,7 @@ def judge_noise_init(inputs, replies, key):
             raise Mistake("NoiseInjection has no learned weight: it needs one scale per channel")
         raise Mistake(f"NoiseInjection holds weights of sizes {sizes}; expected one learned scale per channel "
                       f"({c} numbers for {c} channels)")
+    named_shapes(shapes_from_table(get(replies, key, "shapes")), [(c,)], "NoiseInjection's learned scale")
     values = get(replies, key, "values", (c,))
     if np.any(values != 0):
         raise Mistake(f"the scale does not start at zero (it starts at {show(values)}): initialize it with zeros, "
@@ -210,6 +212,7 @@ def mixing_case(seed: int, batch: int, num_layers: int, w_dim: int, crossover: i
 def judge_mixing(inputs, replies, key):
     w1, w2, c = inputs["w1"].astype(np.float64), inputs["w2"].astype(np.float64), int(inputs["crossover"])
     got = get(replies, key, "ws", w1.shape)
+    kept_inputs(replies, key, ("w1", "w2"), "mix_styles")      # the notebook mixes the same w twice
     expected = ref.mix_styles(w1, w2, c)
     if close(got, expected):
         return None
@@ -244,6 +247,7 @@ def judge_truncation(inputs, replies, key):
     ws, avg, psi = inputs["ws"].astype(np.float64), inputs["w_avg"].astype(np.float64), float(inputs["psi"])
     cutoff = None if int(inputs["cutoff"]) < 0 else int(inputs["cutoff"])
     got = get(replies, key, "ws", ws.shape)
+    kept_inputs(replies, key, ("ws", "w_avg"), "truncate")
     expected = ref.truncate(ws, avg, psi, cutoff)
     if close(got, expected):
         return None

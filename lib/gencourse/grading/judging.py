@@ -52,6 +52,33 @@ def not_implemented(error: str) -> bool:
     return re.fullmatch(r"NotImplementedError:?\s*", text) is not None
 
 
+# Framework errors a student's code causes, and what the code did (the framework's text names nothing they wrote).
+TRANSLATED = [
+    (re.compile(r"does not require grad and does not have a grad_fn"),
+     "no gradient can flow back through your result: it is cut from the graph (a .detach(), .item(), "
+     ".numpy(), torch.no_grad() or a new tensor made from its values?)"),
+    (re.compile(r"Attempt to convert a value \(None\)"),
+     "a value is None where a tensor is expected: a gradient that did not come back (the result does not "
+     "depend, inside the GradientTape, on what it differentiates: numpy, .numpy(), or values from outside "
+     "the tape?) or a function that returns nothing"),
+    (re.compile(r"Can't call numpy\(\) on Tensor that requires grad"),
+     "your code calls .numpy() on a tensor that is part of the graph: use torch operations so that the "
+     "gradient can flow (or .detach() where none should)"),
+    (re.compile(r"Trying to backward through the graph a second time"),
+     "backward() ran twice through the same graph: compute each loss from the networks' outputs anew "
+     "before calling backward() on it"),
+]
+
+
+def translated(error: str) -> str | None:
+    """What the student's code did, for a framework error that says it only in the framework's words."""
+    for pattern, text in TRANSLATED:
+        if pattern.search(error or ""):
+            where = CELL.search(error)
+            return text + (where.group(0) if where else "")
+    return None
+
+
 def failure(reply: Reply | None) -> str:
     """The student-facing line for a reply that carries an error (or none at all)."""
     if reply is None:
@@ -61,7 +88,7 @@ def failure(reply: Reply | None) -> str:
         return "not implemented yet: the cell still raises NotImplementedError (replace it with your code)"
     if "is not defined" in err:
         return clean_error(err)
-    return f"your code raised an error: {clean_error(err)}"
+    return translated(err) or f"your code raised an error: {clean_error(err)}"
 
 
 def ok_reply(replies: dict, key: str) -> Reply:
@@ -89,6 +116,26 @@ def show(a, n: int = 4) -> str:
     flat = np.asarray(a, dtype=np.float64).ravel()
     more = ", ..." if flat.size > n else ""
     return "[" + ", ".join(f"{v:.4g}" for v in flat[:n]) + more + "]"
+
+
+def differences(got, expected, rtol=1e-4, atol=1e-5, n: int = 3) -> str:
+    """Where `got` departs from `expected` (tolerances as in `close`): how many entries differ, and the `n`
+    that differ most, each with its index and by how much (not the first entries, which may agree)."""
+    got, expected = np.asarray(got, np.float64), np.asarray(expected, np.float64)
+    if got.shape != expected.shape:
+        return f"got shape {list(got.shape)}, expected {list(expected.shape)}"
+    scale = max(1.0, float(np.max(np.abs(np.nan_to_num(expected)), initial=0.0)))
+    diff = np.where(np.isnan(got) | np.isnan(expected), np.inf, np.abs(got - expected))
+    bad = diff > atol * scale + rtol * np.abs(np.nan_to_num(expected))
+    if not bad.any():
+        return "every entry agrees within the tolerance"
+    worst = np.argsort(-np.where(bad, diff, -1.0).ravel(), kind="stable")[:min(n, int(bad.sum()))]
+    shown = []
+    for k in worst:
+        i = np.unravel_index(k, got.shape)
+        at = f"[{', '.join(str(int(j)) for j in i)}]" if got.ndim else "the value"
+        shown.append(f"at {at} yours {got[i]:.5g}, expected {expected[i]:.5g} (off by {got[i] - expected[i]:+.3g})")
+    return f"{int(bad.sum())} of {got.size} entries differ; " + "; ".join(shown)
 
 
 def close(got, expected, rtol=1e-4, atol=1e-5) -> bool:

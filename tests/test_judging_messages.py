@@ -3,6 +3,8 @@ and known mistakes whose values identify them."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -41,3 +43,31 @@ def test_sampling_with_the_sign_of_the_log_variance_flipped_is_named():
     replies = {"k": Reply(arrays={"z": z, "z_again": z_again})}
     with pytest.raises(Mistake, match=r"exp\(-0.5 \* z_log_var\).*sign is flipped"):
         vc.judge_sampling_stats(case.inputs, replies, "k")
+
+
+@pytest.mark.parametrize("kind, named", [("no_trace", "the trace term"), ("s1s1", "not (S1 S1)^(1/2)"),
+                                         ("no_cross", "the cross term")])
+def test_frechet_distances_without_a_term_or_with_the_wrong_product_are_named(kind, named):
+    from scipy import linalg
+
+    from gencourse.stylegan.assignment import gan_checks as g
+
+    case = g.frechet_case(101, 5)
+    mu1, s1, mu2, s2 = (case.inputs[k] for k in ("mu1", "sigma1", "mu2", "sigma2"))
+    mean = float((mu1 - mu2) @ (mu1 - mu2))
+    cross = {"no_trace": None, "s1s1": np.real(linalg.sqrtm(s1 @ s1)), "no_cross": np.zeros_like(s1)}[kind]
+    fd = mean if cross is None else mean + np.trace(s1) + np.trace(s2) - 2 * np.trace(cross)
+    replies = {"k": Reply(arrays={"fd": np.array(fd), "is_complex": np.array(0.0)})}
+    with pytest.raises(Mistake, match=re.escape(named)):
+        g.judge_frechet(case.inputs, replies, "k")
+
+
+def test_a_step_that_decodes_z_mean_is_named_not_blamed_on_the_kl():
+    from gencourse.vae.assignment.step_checks import judge_update
+
+    rng = np.random.default_rng(0)
+    g_recon, g_kl, g_recon_mean = (rng.normal(size=50) for _ in range(3))
+    w0 = rng.normal(size=50)
+    with pytest.raises(Mistake, match="decodes z_mean"):
+        judge_update(w0, w0 - 0.01 * (g_recon_mean + g_kl), 0.01, g_recon, g_kl, 20, 16, g_recon_mean=g_recon_mean)
+    judge_update(w0, w0 - 0.01 * (g_recon + g_kl), 0.01, g_recon, g_kl, 20, 16, g_recon_mean=g_recon_mean)

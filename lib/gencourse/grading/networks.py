@@ -29,7 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .judging import Mistake
-from .tracing import INPUT_OF, MAX_DIMS, numpy_of, pack, probe_network, shapes_table, trace, unpack  # noqa: F401
+from ..weights import as_numpy
+from .tracing import INPUT_OF, MAX_DIMS, pack, probe_network, shapes_table, trace, unpack  # noqa: F401
 
 @dataclass
 class Reference:
@@ -48,7 +49,7 @@ def trusted_network(net, x) -> Reference:
     """Run the grader's own network on x (its weights as built, seeded by the caller)."""
     t = trace(net, x)
     return Reference([n for n, _ in t.groups], shapes_table(t.groups),
-                     [numpy_of(w) for _, ws in t.groups for w in ws], t.outputs, t.final, t.weighted, t.finals)
+                     [as_numpy(w) for _, ws in t.groups for w in ws], t.outputs, t.final, t.weighted, t.finals)
 
 
 def reference_from_arrays(groups, outputs, final) -> Reference:

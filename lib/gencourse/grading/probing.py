@@ -17,6 +17,8 @@ import sys
 
 import numpy as np
 
+from ..weights import as_numpy
+
 
 def part(namespace: dict, name: str):
     """The object `name` defined by the student's cells, or a clear NameError."""
@@ -32,12 +34,8 @@ def scalar(value, kind=int):
 
 
 def plain(value, dtype=np.float64) -> np.ndarray:
-    """Whatever a student's code returned, as a numpy array (tensors included)."""
-    if hasattr(value, "detach"):            # torch.Tensor
-        value = value.detach().cpu().numpy()
-    elif hasattr(value, "numpy"):           # tf.Tensor, keras variables
-        value = value.numpy()
-    return np.asarray(value, dtype=dtype)
+    """Whatever a student's code returned, as a numpy array (tensors included: weights.as_numpy)."""
+    return np.asarray(as_numpy(value), dtype=dtype)
 
 
 def keeping(fn, *args, **kwargs):

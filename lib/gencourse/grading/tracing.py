@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..weights import as_numpy, assign
+
 MAX_DIMS = 6
 INPUT_OF = "the input of "
 
@@ -32,12 +34,6 @@ class Trace:
     finals: list = None     # every output of the network (one unless it returns a tuple)
 
 
-def numpy_of(t) -> np.ndarray:
-    if hasattr(t, "detach"):
-        return t.detach().cpu().numpy()
-    return np.asarray(t)
-
-
 def _is_torch(net) -> bool:
     return hasattr(net, "named_modules") and hasattr(net, "register_forward_hook")
 
@@ -51,7 +47,7 @@ def _inputs(x) -> list[np.ndarray]:
 
 def _finals(out) -> list[np.ndarray]:
     items = out if isinstance(out, (tuple, list)) else [out]
-    return [numpy_of(a).astype(np.float64) for a in items if hasattr(a, "shape")]
+    return [as_numpy(a).astype(np.float64) for a in items if hasattr(a, "shape")]
 
 
 def _trace_torch(net, x) -> Trace:
@@ -67,17 +63,17 @@ def _trace_torch(net, x) -> Trace:
                 if name not in seen:
                     seen[name] = own
                     if own and isinstance(out, torch.Tensor):
-                        weighted.append(numpy_of(out).astype(np.float64))
+                        weighted.append(as_numpy(out).astype(np.float64))
                 for arg in args:                # what a function between layers made
                     if not isinstance(arg, torch.Tensor):
                         continue
-                    arg = numpy_of(arg).astype(np.float64)
+                    arg = as_numpy(arg).astype(np.float64)
                     flow.append(arg)
                     last = outputs[-1][1] if outputs else None
                     if last is not None and (last.shape != arg.shape or not np.array_equal(last, arg)):
                         outputs.append((f"{INPUT_OF}{name}", arg))
                 if isinstance(out, torch.Tensor):
-                    outputs.append((name, numpy_of(out).astype(np.float64)))
+                    outputs.append((name, as_numpy(out).astype(np.float64)))
                     flow.append(outputs[-1][1])
             hooks.append(module.register_forward_hook(hook))
     try:
@@ -154,12 +150,6 @@ def shapes_table(groups) -> np.ndarray:
             dims = [int(d) for d in w.shape]
             rows.append([g, len(dims), *dims, *[0] * (MAX_DIMS - len(dims))])
     return np.array(rows, np.int64).reshape(-1, 2 + MAX_DIMS)
-
-
-def _assign(weights, arrays) -> None:
-    from ..weights import assign
-
-    assign(weights, arrays)
 
 
 def pack(arrays) -> tuple[np.ndarray, np.ndarray]:
@@ -255,7 +245,7 @@ def probe_network(net, x, weights_flat, weights_table, structure=None) -> dict:
         return out
     mine, arrays, shapes = loads
     out["structure"] = _table(shapes)
-    _assign(mine, arrays)
+    assign(mine, arrays)
     loaded, again = trace(net, x), trace(net, x)
     flat, table = pack(loaded.flow + loaded.finals)
     wflat, wtable = pack(loaded.weighted)

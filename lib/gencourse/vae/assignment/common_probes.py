@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...grading.judging import unflatten
 from ...grading.probing import keeping, part, plain, scalar, shape_table, substituted  # noqa: F401 (the track probes use it from here)
 from ...weights import assign, to_flat
 
@@ -13,12 +14,7 @@ METHODS = ("linear", "normal")
 
 def split(flat, tensors) -> None:
     """Load one flat float32 array into `tensors`, in order."""
-    flat, arrays, pos = np.asarray(flat, np.float32).ravel(), [], 0
-    for t in tensors:
-        n = int(np.prod(tuple(t.shape)))
-        arrays.append(flat[pos:pos + n].reshape(tuple(t.shape)))
-        pos += n
-    assign(tensors, arrays)
+    assign(tensors, unflatten(flat, [tuple(t.shape) for t in tensors], "the grader's weights"))
 
 
 def metrics_of(logs) -> dict:

@@ -71,3 +71,14 @@ def test_a_step_that_decodes_z_mean_is_named_not_blamed_on_the_kl():
     with pytest.raises(Mistake, match="decodes z_mean"):
         judge_update(w0, w0 - 0.01 * (g_recon_mean + g_kl), 0.01, g_recon, g_kl, 20, 16, g_recon_mean=g_recon_mean)
     judge_update(w0, w0 - 0.01 * (g_recon + g_kl), 0.01, g_recon, g_kl, 20, 16, g_recon_mean=g_recon_mean)
+
+
+def test_latent_ranges_that_sort_the_codes_in_place_are_named():
+    from gencourse import reference
+
+    case = vc.ranges_case(31, 500, 2)
+    z, labels = case.inputs["z"], case.inputs["labels"]
+    ranges = reference.vae.latent_ranges(z.astype(np.float64), labels, int(case.inputs["n_classes"]))
+    replies = {"k": Reply(arrays={"ranges": ranges, "changed": np.array([1.0, 0.0])})}
+    with pytest.raises(Mistake, match="latent_ranges changed `z` in place"):
+        vc.judge_ranges(case.inputs, replies, "k")

@@ -190,7 +190,7 @@ def _normalized(a: np.ndarray, channel_axis: int) -> bool:
 def _describe(want, got, channel_axis: int, earlier=(), normalizes_next=False) -> tuple[int, str]:
     """(rank, text): STRUCTURAL when the values are explained by the wiring (a padding, a skip, a shift), EXACT
     when by a function of them (an activation, a scale), STATISTICAL when only their per-channel statistics
-    are (a normalization), else UNNAMED. `normalizes_next`: the reference normalizes just after, so a
+    are (a normalization), else UNNAMED. `normalizes_next`: the reference's next layer normalizes, so a
     normalized value of yours says nothing of a normalization too many."""
     if want.shape != got.shape:
         return EXACT, f"its output has shape {list(got.shape)}, the reference's {list(want.shape)}"
@@ -337,7 +337,7 @@ def judge_network(ref: Reference, reply_arrays: dict, *, channel_axis: int = 1, 
                           "as a function, or a layer too many or too few?)")
         # the strongest explanation, the earliest on ties; what the value behind says of a function missing
         # after it (an activation) counts only when nothing ahead is explained
-        normalizes_next = any(_normalized(o, channel_axis) for _, o in ref.outputs[i + 1:i + 3])
+        normalizes_next = any(_normalized(o, channel_axis) for _, o in ref.outputs[i + 1:i + 2])
         seen = [_describe(want, c, channel_axis, ref.outputs[:i], normalizes_next) for c in ahead]
         for c in behind:
             rank, text = _describe(want, c, channel_axis, ref.outputs[:i], normalizes_next)

@@ -70,6 +70,10 @@ GENERATOR = {
         "affine": _tf_gen(affine="affine=True"),
         "no_residual": _tf_gen(residual=False),
         "no_tanh": _tf_gen(tanh=False),
+        # Keras' padding="same" at stride 2 (pads bottom and right only) for the explicit ZeroPadding2D(1)
+        "same_padding": {1: _TF_GEN.format(pad="ReflectionPadding2D", affine="", out='layers.Activation("tanh")(x)')
+                         .replace("layers.Conv2D(k, 3, strides=2)(layers.ZeroPadding2D(1)(x))",
+                                  'layers.Conv2D(k, 3, strides=2, padding="same")(x)')},
         # another style: a subclassed Keras model, convolutions declared before they run
         "other_style": {1: """class Generator(keras.Model):
     def __init__(self):
@@ -136,6 +140,19 @@ DISCRIMINATOR = {
                           "self.layers = nn.Sequential(*blocks)",
         "relu": _TORCH_D.format(first="", act="nn.ReLU()"),
         "norm_on_c64": _TORCH_D.format(first=", nn.InstanceNorm2d(ndf)", act="nn.LeakyReLU(0.2)"),
+        # another style: the normalization and the activations as functions in forward
+        "other_style": {0: "self.convs = nn.ModuleList([nn.Conv2d(in_channels, ndf, 4, 2, 1)])\n"
+                           "width = ndf\n"
+                           "for i in range(1, n_layers + 1):\n"
+                           "    out = ndf * min(2 ** i, 8)\n"
+                           "    self.convs.append(nn.Conv2d(width, out, 4, 1 if i == n_layers else 2, 1))\n"
+                           "    width = out\n"
+                           "self.last = nn.Conv2d(width, 1, 4, 1, 1)\n"
+                           "init_weights(self)",
+                        1: "h = nn.functional.leaky_relu(self.convs[0](x), 0.2)\n"
+                           "for conv in self.convs[1:]:\n"
+                           "    h = nn.functional.leaky_relu(nn.functional.instance_norm(conv(h)), 0.2)\n"
+                           "return self.last(h)"},
     },
     "tf": {
         "pooled": "inputs = keras.Input((None, None, in_channels))\n"

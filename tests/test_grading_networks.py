@@ -13,7 +13,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from gencourse.grading import Mistake
-from gencourse.grading.networks import call_inputs, judge_network, probe_network, trusted_network
+from gencourse.grading.networks import call_inputs, judge_network, trusted_network
+from gencourse.grading.tracing import probe_network
 
 
 class Reference(nn.Module):

@@ -110,7 +110,9 @@ def test_mixing_and_truncation_judges():
                      (np.concatenate([w1[:, :3], w2[:, 3:]], 1), "off by one"),
                      (np.concatenate([w1[:, :1], w2[:, 1:]], 1), "off by one")]:
         with pytest.raises(sc.Mistake, match=hint):
-            sc.judge_mixing(case.inputs, _reply(ws=ws), "k")
+            sc.judge_mixing(case.inputs, _reply(ws=ws, changed=[0, 0]), "k")
+    with pytest.raises(sc.Mistake, match="changed `w2` in place"):     # a right answer written into an input
+        sc.judge_mixing(case.inputs, _reply(ws=np.concatenate([w1[:, :2], w2[:, 2:]], 1), changed=[0, 1]), "k")
     case = sc.truncation_case(8, 2, 6, 3, 0.7, 3)
     ws, avg = case.inputs["ws"].astype(np.float64), case.inputs["w_avg"].astype(np.float64)
     low = np.arange(6)[None, :, None] < 3
@@ -118,7 +120,7 @@ def test_mixing_and_truncation_judges():
                       (avg + 0.7 * (ws - avg), "cutoff is ignored"), (np.where(low, 0.7 * ws, ws), "around zero"),
                       (np.where(low, avg + 0.3 * (ws - avg), ws), "1 - psi")]:
         with pytest.raises(sc.Mistake, match=hint):
-            sc.judge_truncation(case.inputs, _reply(ws=got), "k")
+            sc.judge_truncation(case.inputs, _reply(ws=got, changed=[0, 0]), "k")
 
 
 def test_noise_judges():
@@ -136,7 +138,9 @@ def test_noise_judges():
         sc.judge_noise_drawn(case.inputs, _reply(first=same + 0.5, second=same * 0.9 + 0.5), "k")
     assert sc.judge_noise_drawn(case.inputs, _reply(first=same, second=-same), "k") is None
     with pytest.raises(sc.Mistake, match="does not start at zero"):
-        sc.judge_noise_init(case.inputs, _reply(sizes=[4], values=np.ones(4), y=x), "k")
+        sc.judge_noise_init(case.inputs, _reply(sizes=[4], values=np.ones(4), y=x, shapes=[[1, 4, 0, 0, 0]]), "k")
+    with pytest.raises(sc.Mistake, match=r"has the shape \[1, 1, 1, 4\]; the TODO names \[4\]"):
+        sc.judge_noise_init(case.inputs, _reply(sizes=[4], values=np.zeros(4), y=x, shapes=[[4, 1, 1, 1, 4]]), "k")
     with pytest.raises(sc.Mistake, match="one learned scale per channel"):
         sc.judge_noise_init(case.inputs, _reply(sizes=[1], values=np.zeros(1), y=x), "k")
     with pytest.raises(sc.Mistake, match="scale is not applied"):
@@ -207,13 +211,15 @@ NOISE_BODIES = {
                              "return x + self.weight.view(1, -1, 1, 1) * noise",
               "uniform": "if noise is None:\n    noise = torch.rand(x.shape[0], 1, x.shape[2], x.shape[3])\n"
                          "return x + self.weight.view(1, -1, 1, 1) * noise",
-              "ones": "self.weight = nn.Parameter(torch.ones(channels))"},
+              "ones": "self.weight = nn.Parameter(torch.ones(channels))",
+              "broadcast_shape": "self.weight = nn.Parameter(torch.zeros(1, channels, 1, 1))"},
     "tf": {"per_channel": "if noise is None:\n    noise = keras.random.normal(ops.shape(x), seed=self.seed_generator)\n"
                           "return x + self.weight * noise",
            "uniform": "if noise is None:\n    shape = ops.shape(x)\n"
                       "    noise = keras.random.uniform((shape[0], shape[1], shape[2], 1), seed=self.seed_generator)\n"
                       "return x + self.weight * noise",
-           "ones": 'self.weight = self.add_weight(shape=(channels,), name="weight", initializer="ones")'},
+           "ones": 'self.weight = self.add_weight(shape=(channels,), name="weight", initializer="ones")',
+           "broadcast_shape": 'self.weight = self.add_weight(shape=(1, 1, 1, channels), name="weight", initializer="zeros")'},
 }
 
 
@@ -255,11 +261,14 @@ PLANTS = {
                       "truncation": truncation_body(t, value="psi * ws")},
            {ADAIN_EPS: "epsilon is missing", ADAIN_H: "epsilon is missing", NOISE_DRAWN: "standard normal",
             MIX: "off by one", MIX_H: "off by one", TRUNC: "around zero", TRUNC_H: "around zero"}),
-    "p4": (lambda t: {"adain": adain_body(t, unbiased=True), "truncation": truncation_body(t, "<= cutoff")},
+    "p4": (lambda t: {"adain": adain_body(t, unbiased=True), "truncation": truncation_body(t, "<= cutoff"),
+                      "noise": {0: NOISE_BODIES[t]["broadcast_shape"]}},
            {ADAIN: "unbiased", ADAIN_EPS: "unbiased", ADAIN_H: "unbiased", TRUNC: "off by one",
-            TRUNC_H: "off by one"}),
-    "p5": (lambda t: {"adain": adain_body(t, out="s * n + b")},
-           {ADAIN: "no +1", ADAIN_EPS: "no +1", ADAIN_H: "no +1"}),
+            TRUNC_H: "off by one", NOISE_INIT: "the TODO names [6]"}),
+    "p5": (lambda t: {"adain": adain_body(t, out="s * n + b"),       # PyTorch only: a Keras tensor is immutable
+                      "mixing": "w1[:, crossover:] = w2[:, crossover:]\nreturn w1"},
+           {ADAIN: "no +1", ADAIN_EPS: "no +1", ADAIN_H: "no +1", MIX: "changed `w1` in place",
+            MIX_H: "changed `w1` in place"}),
     "p6": (lambda t: {"adain": adain_body(t, before=True, out="n")},
            {ADAIN: "before the normalization", ADAIN_EPS: "before the normalization",
             ADAIN_H: "before the normalization"}),

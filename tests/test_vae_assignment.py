@@ -309,7 +309,11 @@ def other_styles(track: str) -> list[dict]:
         return [
             edit(track, "encoder", ('layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(h)',
                                     'layers.ReLU()(layers.Conv2D(64, 3, strides=2, padding="same")(h))'),
-                 ("layers.Flatten()(h)", "layers.Reshape((7 * 7 * 64,))(h)")),
+                 ("layers.Flatten()(h)", "layers.Reshape((7 * 7 * 64,))(h)"),
+                 ('z_mean = layers.Dense(latent_dim, name="z_mean")(h)\n'     # the two heads as one layer, split
+                  'z_log_var = layers.Dense(latent_dim, name="z_log_var")(h)',
+                  "heads = layers.Dense(2 * latent_dim)(h)\n"
+                  "z_mean, z_log_var = heads[:, :latent_dim], heads[:, latent_dim:]")),
             edit(track, "reconstruction", ("p = ops.clip(x_prob, 1e-7, 1.0 - 1e-7)\n", ""),
                  ("bce = -(x * ops.log(p) + (1.0 - x) * ops.log(1.0 - p))\n", ""),
                  ("return ops.sum(ops.reshape(bce, (ops.shape(bce)[0], -1)), axis=1)",
@@ -325,7 +329,11 @@ def other_styles(track: str) -> list[dict]:
             *_neutral_styles(track)]
     return [
         edit(track, "encoder", ("h = F.relu(self.conv1(x))\nh = F.relu(self.conv2(h))\nh = h.flatten(1)",
-                                "h = nn.Flatten()(torch.relu(self.conv2(nn.ReLU()(self.conv1(x)))))"), index=1),
+                                "h = nn.Flatten()(torch.relu(self.conv2(nn.ReLU()(self.conv1(x)))))"),
+             ("z_mean, z_log_var = self.z_mean(h), self.z_log_var(h)",          # the two heads as one layer
+              "z_mean, z_log_var = self.heads(h).chunk(2, dim=-1)"), index=1),
+        edit(track, "encoder", ("self.z_mean = nn.Linear(16, latent_dim)\nself.z_log_var = nn.Linear(16, latent_dim)",
+                                "self.heads = nn.Linear(16, 2 * latent_dim)")),
         edit(track, "decoder", ("self.dense = nn.Linear(latent_dim + n_classes, 7 * 7 * 64)\n", ""),
              ("self.deconv3 = nn.ConvTranspose2d(32, 1, 3, padding=1)",
               "self.deconv3 = nn.ConvTranspose2d(32, 1, 3, padding=1)\n"

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from gencourse.grading.probing import reseeded
+
 
 def _part(ns, name):
     if name not in ns:
@@ -19,3 +21,6 @@ def normalize(ns, x):
 
 def scale(ns, x):
     return {"y": _part(ns, "scale")(x)}
+
+
+reseeded(globals())

@@ -7,14 +7,14 @@ results.json.
 """
 
 from .contract import Assignment, Call, Check, CheckResult, Reply, Report, Verdict, as_array
-from .judging import (Case, Mistake, clean_error, close, failure, first_match, get, judge, make_check,
-                      not_implemented, ok_reply, show, unflatten)
+from .judging import (Case, Mistake, clean_error, close, differences, failure, first_match, get, judge, kept_inputs,
+                      make_check, named_shapes, not_implemented, ok_reply, shapes_from_table, show, unflatten)
 from .registry import REGISTRY, get_assignment, register
 from .inprocess import run_hidden, run_visible
 
 __all__ = ["Assignment", "Call", "Case", "Check", "CheckResult", "Mistake", "Reply", "Report", "Verdict",
-           "REGISTRY", "as_array", "clean_error", "close", "failure", "first_match", "get", "get_assignment",
-           "judge", "make_check", "not_implemented", "ok_reply", "register", "run_hidden", "run_visible",
+           "REGISTRY", "as_array", "clean_error", "close", "differences", "failure", "first_match", "get", "get_assignment",
+           "judge", "kept_inputs", "make_check", "named_shapes", "not_implemented", "shapes_from_table", "ok_reply", "register", "run_hidden", "run_visible",
            "show", "unflatten", "grade_notebook", "grade_batch"]
 
 

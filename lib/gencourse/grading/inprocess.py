@@ -40,6 +40,22 @@ def judge_in_process(assignment, checks, namespace: dict) -> list[tuple]:
     return out
 
 
+def graded_namespace(assignment_key: str, notebook, solutions_dir=None) -> dict:
+    """The namespace a worker builds for `notebook` (the trusted setup cells, the notebook's parts), built in
+    this process: for the benchmarks and tests that run probes many times without a worker."""
+    from .grade import _cells_to_run
+    from .notebook import read_notebook
+    from .paths import find_source_notebook
+
+    assignment = get_assignment(assignment_key)
+    src = find_source_notebook(assignment.notebook, solutions_dir)
+    cells, _, _ = _cells_to_run(assignment, read_notebook(notebook), read_notebook(src) if src else None)
+    namespace: dict = {"__name__": "__main__"}
+    for gid, source in cells:
+        exec(compile(source, f"<cell {gid!r}>", "exec"), namespace)
+    return namespace
+
+
 def _lost(results) -> list[tuple]:
     return [(c, s, m) for c, s, m in results if s < c.points]
 

@@ -52,6 +52,33 @@ def not_implemented(error: str) -> bool:
     return re.fullmatch(r"NotImplementedError:?\s*", text) is not None
 
 
+# Framework errors a student's code causes, and what the code did (the framework's text names nothing they wrote).
+TRANSLATED = [
+    (re.compile(r"does not require grad and does not have a grad_fn"),
+     "no gradient can flow back through your result: it is cut from the graph (a .detach(), .item(), "
+     ".numpy(), torch.no_grad() or a new tensor made from its values?)"),
+    (re.compile(r"Attempt to convert a value \(None\)"),
+     "a value is None where a tensor is expected: a gradient that did not come back (the result does not "
+     "depend, inside the GradientTape, on what it differentiates: numpy, .numpy(), or values from outside "
+     "the tape?) or a function that returns nothing"),
+    (re.compile(r"Can't call numpy\(\) on Tensor that requires grad"),
+     "your code calls .numpy() on a tensor that is part of the graph: use torch operations so that the "
+     "gradient can flow (or .detach() where none should)"),
+    (re.compile(r"Trying to backward through the graph a second time"),
+     "backward() ran twice through the same graph: compute each loss from the networks' outputs anew "
+     "before calling backward() on it"),
+]
+
+
+def translated(error: str) -> str | None:
+    """What the student's code did, for a framework error that says it only in the framework's words."""
+    for pattern, text in TRANSLATED:
+        if pattern.search(error or ""):
+            where = CELL.search(error)
+            return text + (where.group(0) if where else "")
+    return None
+
+
 def failure(reply: Reply | None) -> str:
     """The student-facing line for a reply that carries an error (or none at all)."""
     if reply is None:
@@ -61,7 +88,7 @@ def failure(reply: Reply | None) -> str:
         return "not implemented yet: the cell still raises NotImplementedError (replace it with your code)"
     if "is not defined" in err:
         return clean_error(err)
-    return f"your code raised an error: {clean_error(err)}"
+    return translated(err) or f"your code raised an error: {clean_error(err)}"
 
 
 def ok_reply(replies: dict, key: str) -> Reply:
@@ -91,6 +118,26 @@ def show(a, n: int = 4) -> str:
     return "[" + ", ".join(f"{v:.4g}" for v in flat[:n]) + more + "]"
 
 
+def differences(got, expected, rtol=1e-4, atol=1e-5, n: int = 3) -> str:
+    """Where `got` departs from `expected` (tolerances as in `close`): how many entries differ, and the `n`
+    that differ most, each with its index and by how much (not the first entries, which may agree)."""
+    got, expected = np.asarray(got, np.float64), np.asarray(expected, np.float64)
+    if got.shape != expected.shape:
+        return f"got shape {list(got.shape)}, expected {list(expected.shape)}"
+    scale = max(1.0, float(np.max(np.abs(np.nan_to_num(expected)), initial=0.0)))
+    diff = np.where(np.isnan(got) | np.isnan(expected), np.inf, np.abs(got - expected))
+    bad = diff > atol * scale + rtol * np.abs(np.nan_to_num(expected))
+    if not bad.any():
+        return "every entry agrees within the tolerance"
+    worst = np.argsort(-np.where(bad, diff, -1.0).ravel(), kind="stable")[:min(n, int(bad.sum()))]
+    shown = []
+    for k in worst:
+        i = np.unravel_index(k, got.shape)
+        at = f"[{', '.join(str(int(j)) for j in i)}]" if got.ndim else "the value"
+        shown.append(f"at {at} yours {got[i]:.5g}, expected {expected[i]:.5g} (off by {got[i] - expected[i]:+.3g})")
+    return f"{int(bad.sum())} of {got.size} entries differ; " + "; ".join(shown)
+
+
 def close(got, expected, rtol=1e-4, atol=1e-5) -> bool:
     """Same shape and equal within rtol, and atol scaled by the largest expected magnitude (at least 1)."""
     got, expected = np.asarray(got, np.float64), np.asarray(expected, np.float64)
@@ -114,6 +161,31 @@ def first_match(got, variants, rtol=1e-3, atol=1e-4) -> None:
             got_, value = got_[finite], value[finite]
         if close(got_, value, rtol=rtol, atol=atol):
             raise Mistake(hint)
+
+
+def kept_inputs(replies: dict, key: str, names, what: str) -> None:
+    """A Mistake naming each input that `what` wrote into (the probe's `changed` flags from
+    `probing.keeping`, in the order of `names`): the notebook uses those inputs again."""
+    changed = get(replies, key, "changed", (len(names),))
+    written = [n for n, c in zip(names, changed) if c]
+    if written:
+        raise Mistake(f"{what} changed {' and '.join(f'`{n}`' for n in written)} in place (the result is right "
+                      f"but the caller's tensor is overwritten, and the notebook uses it again): compute the "
+                      "result into a new tensor instead of assigning into the input")
+
+
+def shapes_from_table(table) -> list[tuple]:
+    """The shapes of a `probing.shape_table`, as tuples."""
+    table = np.asarray(table, np.int64)
+    return [tuple(int(d) for d in row[1:1 + int(row[0])]) for row in table.reshape(-1, table.shape[-1])]
+
+
+def named_shapes(got: list[tuple], expected: list[tuple], what: str) -> None:
+    """A Mistake unless `what` has exactly the shapes its TODO names (a [1, 1, 1, C] where [C] is named too)."""
+    if [tuple(g) for g in got] != [tuple(e) for e in expected]:
+        fmt = lambda shapes: ", ".join(str(list(s)) for s in shapes) or "none"  # noqa: E731
+        raise Mistake(f"{what} has the shape{'s' if len(got) != 1 else ''} {fmt(got)}; the TODO names "
+                      f"{fmt(expected)} (the cells that use it rely on that shape)")
 
 
 def unflatten(flat, shapes: list, what: str = "the trained network", hint: str = "") -> list[np.ndarray]:

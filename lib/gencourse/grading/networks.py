@@ -7,12 +7,9 @@ network, and both run the same seeded input; the grader compares every layer's
 output and names the first that differs, and how it differs.
 
 Weights are matched by the order in which the layers holding them *run* on the
-input (`trace`), not by the order the code declares them, so a network written
-in another style (another declaration order, nn.Sequential or not, activations
-as modules or as functions) loads the same. `trace` works on PyTorch modules
-(forward hooks on every leaf module and every module holding weights) and on
-Keras layers and models, functional or subclassed (each such layer's `call`
-wrapped for the run).
+input (`tracing.trace`, in the worker), not by the order the code declares them,
+so a network written in another style (another declaration order, nn.Sequential
+or not, activations as modules or as functions) loads the same.
 
 A network may take several inputs (a list: float arrays go in as float32,
 integer ones as integers, e.g. the digits of a conditional model) and return
@@ -21,8 +18,8 @@ declares may vary from one run to the next (`may_vary`: a sampled code) when
 the student's do vary. In PyTorch, a value that a function between two layers
 made (an activation, a flatten) is compared where the next layer receives it.
 
-Both sides use this module: the probe (`probe_network`, in the worker) and the
-judge (`trusted_network`, `judge_network`, in the grader's process).
+This module is the grader's side (`trusted_network`, `judge_network`); the
+probe's side is `tracing.probe_network`, in the worker.
 """
 
 from __future__ import annotations
@@ -32,215 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .judging import Mistake
-
-MAX_DIMS = 6
-INPUT_OF = "the input of "
-
-
-@dataclass
-class Trace:
-    """One run of a network: its weight groups in run order, and the outputs of its layers in run order."""
-
-    groups: list            # [(layer name, [weight tensors])]
-    outputs: list           # [(layer name, np.ndarray)]
-    final: np.ndarray
-    flow: list = None       # every value seen in run order: each layer's input, then its output
-    weighted: list = None   # the first output of each weight group's layer, in `groups` order
-    finals: list = None     # every output of the network (one unless it returns a tuple)
-
-
-def _numpy(t) -> np.ndarray:
-    if hasattr(t, "detach"):
-        return t.detach().cpu().numpy()
-    return np.asarray(t)
-
-
-def _is_torch(net) -> bool:
-    return hasattr(net, "named_modules") and hasattr(net, "register_forward_hook")
-
-
-def _inputs(x) -> list[np.ndarray]:
-    """The network's inputs as arrays: float32, or int64 for integer ones (labels)."""
-    xs = list(x) if isinstance(x, (list, tuple)) else [x]
-    return [np.asarray(a, np.int64) if np.asarray(a).dtype.kind in "biu" else np.asarray(a, np.float32)
-            for a in xs]
-
-
-def _finals(out) -> list[np.ndarray]:
-    items = out if isinstance(out, (tuple, list)) else [out]
-    return [_numpy(a).astype(np.float64) for a in items if hasattr(a, "shape")]
-
-
-def _trace_torch(net, x) -> Trace:
-    import torch
-
-    seen, outputs, flow, weighted, hooks = {}, [], [], [], []
-    for name, module in net.named_modules():
-        own = list(module.parameters(recurse=False)) + list(module.buffers(recurse=False))
-        if module is net and not own:
-            continue
-        if own or not list(module.children()):
-            def hook(mod, args, out, name=name or type(net).__name__, own=own):
-                if name not in seen:
-                    seen[name] = own
-                    if own and isinstance(out, torch.Tensor):
-                        weighted.append(_numpy(out).astype(np.float64))
-                for arg in args:                # what a function between layers made
-                    if not isinstance(arg, torch.Tensor):
-                        continue
-                    arg = _numpy(arg).astype(np.float64)
-                    flow.append(arg)
-                    last = outputs[-1][1] if outputs else None
-                    if last is not None and (last.shape != arg.shape or not np.array_equal(last, arg)):
-                        outputs.append((f"{INPUT_OF}{name}", arg))
-                if isinstance(out, torch.Tensor):
-                    outputs.append((name, _numpy(out).astype(np.float64)))
-                    flow.append(outputs[-1][1])
-            hooks.append(module.register_forward_hook(hook))
-    try:
-        with torch.no_grad():
-            out = net(*[torch.as_tensor(a) for a in _inputs(x)])
-    finally:
-        for h in hooks:
-            h.remove()
-    finals = _finals(out)
-    return Trace([(n, w) for n, w in seen.items() if w], outputs, finals[0], flow, weighted, finals)
-
-
-def _trace_keras(net, x) -> Trace:
-    """Keras: every leaf layer's (and every layer with weights of its own) `call` wrapped for one run,
-    functional and subclassed models alike (Layer.__call__ looks `call` up on the instance)."""
-    x = _inputs(x)
-    x = x[0] if len(x) == 1 else x
-    layers = [layer for layer in net._flatten_layers(include_self=True, recursive=True)
-              if type(layer).__name__ != "InputLayer"]
-    seen, outputs, flow, weighted = {}, [], [], []
-
-    def own(layer):
-        inner = {id(v) for sub in layer._flatten_layers(include_self=False, recursive=True) for v in sub.weights}
-        return [v for v in layer.weights if id(v) not in inner]
-
-    def wrap(layer, mine):
-        call = layer.call
-
-        def recorded(*args, **kwargs):
-            out = call(*args, **kwargs)
-            if args and hasattr(args[0], "shape") and not isinstance(args[0], (list, tuple)):
-                flow.append(np.asarray(args[0], np.float64))
-            if hasattr(out, "shape") and not isinstance(out, (list, tuple)):
-                value = np.asarray(out, np.float64)
-                outputs.append((layer.name, value))
-                flow.append(value)
-                if layer.name not in seen:
-                    seen[layer.name] = mine
-                    if mine:
-                        weighted.append(value)
-            elif layer.name not in seen:
-                seen[layer.name] = mine
-            return out
-        layer.call = recorded
-
-    wrapped = []
-    for layer in layers:
-        mine = own(layer)
-        leaf = not layer._flatten_layers(include_self=False, recursive=False)
-        if (leaf or mine) and (layer is not net or mine):
-            wrap(layer, mine)
-            wrapped.append(layer)
-    try:
-        finals = _finals(net(x, training=False))
-    finally:
-        for layer in wrapped:
-            del layer.call
-    return Trace([(n, w) for n, w in seen.items() if w], outputs, finals[0], flow, weighted, finals)
-
-
-def trace(net, x) -> Trace:
-    """Run `net` once on x (an array, or a list of them; in its framework's layout), in inference mode."""
-    if _is_torch(net):
-        net.eval()
-        return _trace_torch(net, x)
-    return _trace_keras(net, x)
-
-
-def shapes_table(groups) -> np.ndarray:
-    """[n weights, 2 + MAX_DIMS] ints: group index, ndim, dims (zero-padded): a structure that travels."""
-    rows = []
-    for g, (_, weights) in enumerate(groups):
-        for w in weights:
-            dims = [int(d) for d in w.shape]
-            rows.append([g, len(dims), *dims, *[0] * (MAX_DIMS - len(dims))])
-    return np.array(rows, np.int64).reshape(-1, 2 + MAX_DIMS)
-
-
-def _assign(weights, arrays) -> None:
-    from ..weights import assign
-
-    assign(weights, arrays)
-
-
-def pack(arrays) -> tuple[np.ndarray, np.ndarray]:
-    """A list of arrays as (flat float32, shapes table) for the wire."""
-    flat = np.concatenate([np.asarray(a, np.float32).ravel() for a in arrays]) if arrays else np.zeros(0, np.float32)
-    table = np.array([[a.ndim, *a.shape, *[0] * (MAX_DIMS - a.ndim)] for a in map(np.asarray, arrays)],
-                     np.int64).reshape(-1, 1 + MAX_DIMS)
-    return flat, table
-
-
-def unpack(flat, table) -> list[np.ndarray]:
-    flat, out, pos = np.asarray(flat).ravel(), [], 0
-    for row in np.asarray(table, np.int64):
-        shape = tuple(int(d) for d in row[1:1 + int(row[0])])
-        n = int(np.prod(shape))
-        out.append(flat[pos:pos + n].reshape(shape))
-        pos += n
-    return out
-
-
-# --------------------------------------------------------------------------- the worker's side
-
-def _aligned(groups, structure) -> list:
-    """The student's weight groups, each group's tensors reordered to the reference's order of shapes where
-    that order differs but the shapes are the same and unique (a bias declared before its weight)."""
-    want: dict = {}
-    for row in np.asarray(structure, np.int64):
-        want.setdefault(int(row[0]), []).append(tuple(int(d) for d in row[2:2 + int(row[1])]))
-    out = []
-    for g, (name, weights) in enumerate(groups):
-        shapes = [tuple(w.shape) for w in weights]
-        target = want.get(g)
-        if target and shapes != target and sorted(shapes) == sorted(target) and len(set(shapes)) == len(shapes):
-            weights = [weights[shapes.index(s)] for s in target]
-        out.append((name, weights))
-    return out
-
-
-def probe_network(net, x, weights_flat, weights_table, structure=None) -> dict:
-    """In the worker: the student's `net` on x before and after loading the trusted weights in run order.
-
-    Returns its weight structure, and when it matches the trusted one, every layer's output and
-    the outputs with the trusted weights loaded (packed: a reply holds at most 64 arrays), and
-    `varies`: 1 for each output that a second run on the same input changed.
-    """
-    first = trace(net, x)
-    groups = first.groups if structure is None else _aligned(first.groups, structure)
-    out = {"structure": shapes_table(groups)}
-    trusted = unpack(weights_flat, weights_table)
-    mine = [w for _, ws in groups for w in ws]
-    if [tuple(w.shape) for w in mine] != [a.shape for a in trusted]:
-        return out
-    _assign(mine, trusted)
-    loaded, again = trace(net, x), trace(net, x)
-    flat, table = pack(loaded.flow + loaded.finals)
-    wflat, wtable = pack(loaded.weighted)
-    fflat, ftable = pack(loaded.finals)
-    varies = [float(a.shape != b.shape or not np.array_equal(a, b)) for a, b in zip(loaded.finals, again.finals)]
-    out.update(outputs=flat, outputs_table=table, weighted=wflat, weighted_table=wtable, final=loaded.final,
-               finals=fflat, finals_table=ftable, varies=np.array(varies, np.float64))
-    return out
-
-
-# --------------------------------------------------------------------------- the grader's side
+from ..weights import as_numpy
+from .tracing import INPUT_OF, MAX_DIMS, pack, probe_network, shapes_table, trace, unpack  # noqa: F401
 
 @dataclass
 class Reference:
@@ -259,7 +49,7 @@ def trusted_network(net, x) -> Reference:
     """Run the grader's own network on x (its weights as built, seeded by the caller)."""
     t = trace(net, x)
     return Reference([n for n, _ in t.groups], shapes_table(t.groups),
-                     [_numpy(w) for _, ws in t.groups for w in ws], t.outputs, t.final, t.weighted, t.finals)
+                     [as_numpy(w) for _, ws in t.groups for w in ws], t.outputs, t.final, t.weighted, t.finals)
 
 
 def reference_from_arrays(groups, outputs, final) -> Reference:
@@ -389,10 +179,19 @@ def describe_difference(want: np.ndarray, got: np.ndarray, channel_axis: int, ea
 STRUCTURAL, EXACT, STATISTICAL, UNNAMED = 0, 1, 2, 3     # how strongly a pattern explains a difference
 
 
-def _describe(want, got, channel_axis: int, earlier=()) -> tuple[int, str]:
+def _normalized(a: np.ndarray, channel_axis: int) -> bool:
+    """Each example's channels have mean 0 and standard deviation 1 over the other axes."""
+    axes = tuple(i for i in range(a.ndim) if i not in (0, channel_axis % a.ndim))
+    if not axes or a.size < 8 * a.shape[0] * a.shape[channel_axis]:
+        return False
+    return bool(np.allclose(a.mean(axis=axes), 0, atol=1e-3) and np.allclose(a.std(axis=axes), 1, atol=2e-2))
+
+
+def _describe(want, got, channel_axis: int, earlier=(), normalizes_next=False) -> tuple[int, str]:
     """(rank, text): STRUCTURAL when the values are explained by the wiring (a padding, a skip, a shift), EXACT
     when by a function of them (an activation, a scale), STATISTICAL when only their per-channel statistics
-    are (a normalization), else UNNAMED."""
+    are (a normalization), else UNNAMED. `normalizes_next`: the reference's next layer normalizes, so a
+    normalized value of yours says nothing of a normalization too many."""
     if want.shape != got.shape:
         return EXACT, f"its output has shape {list(got.shape)}, the reference's {list(want.shape)}"
     for pattern in (_border(want, got, channel_axis), _skip(want, got, earlier), _shifted(want, got, channel_axis)):
@@ -410,17 +209,12 @@ def _describe(want, got, channel_axis: int, earlier=()) -> tuple[int, str]:
         if np.allclose(ratio, ratio.mean(), rtol=1e-3) and abs(ratio.mean() - 1) > 1e-2:
             return EXACT, (f"it is right where the reference is positive; its negative values are {ratio.mean():.3g} "
                           "times the reference's: another negative slope (a missing LeakyReLU, or another one?)")
-    axes = tuple(i for i in range(got.ndim) if i not in (0, channel_axis % got.ndim))
-    if axes and got.size >= 8 * got.shape[0] * got.shape[channel_axis]:
-        g_mean, g_std = got.mean(axis=axes), got.std(axis=axes)
-        w_mean, w_std = want.mean(axis=axes), want.std(axis=axes)
-        g_norm = np.allclose(g_mean, 0, atol=1e-3) and np.allclose(g_std, 1, atol=2e-2)
-        w_norm = np.allclose(w_mean, 0, atol=1e-3) and np.allclose(w_std, 1, atol=2e-2)
-        if g_norm and not w_norm:
-            return STATISTICAL, ("each example's channels have mean 0 and standard deviation 1 there and the "
-                          "reference's do not: a normalization where the reference has none?")
-        if w_norm and not g_norm:
-            return STATISTICAL, "the reference normalizes each example's channels there (mean 0, std 1) and yours does not"
+    g_norm, w_norm = _normalized(got, channel_axis), _normalized(want, channel_axis)
+    if g_norm and not w_norm and not normalizes_next:
+        return STATISTICAL, ("each example's channels have mean 0 and standard deviation 1 there and the "
+                             "reference's do not: a normalization where the reference has none?")
+    if w_norm and not g_norm:
+        return STATISTICAL, "the reference normalizes each example's channels there (mean 0, std 1) and yours does not"
     for name, f in (("tanh", np.tanh), ("sigmoid", lambda v: 0.5 * (1 + np.tanh(0.5 * v)))):
         if _close(got, f(want)):
             return EXACT, f"it is the {name} of the reference's output: a {name} the reference does not have there?"
@@ -500,7 +294,7 @@ def judge_network(ref: Reference, reply_arrays: dict, *, channel_axis: int = 1, 
     def found(k):
         return next((j for j in range(used, len(outputs)) if same(outputs[j], ref.outputs[k][1])), None)
 
-    used, first, skip_to = 0, None, -1
+    used, first, skip_to, padded = 0, None, -1, False
     for i, (name, want) in enumerate(ref.outputs):
         if i < skip_to:
             continue
@@ -512,7 +306,7 @@ def judge_network(ref: Reference, reply_arrays: dict, *, channel_axis: int = 1, 
             if later is not None and found(later) is not None:
                 skip_to, match = later + 1, found(later)
         if match is not None and first is None:
-            used = match + 1
+            used, padded = match + 1, False
             continue
         first = first or name
         where = f"your {what} first departs from it at {_layer(first)}"
@@ -533,6 +327,7 @@ def judge_network(ref: Reference, reply_arrays: dict, *, channel_axis: int = 1, 
         behind = [o.reshape(want.shape) for o in prev if o.size == want.size]
         candidates = ahead + behind
         if not candidates and _padding_before(ref, i, channel_axis):
+            padded = True
             continue      # a padding done another way (inside the next convolution): judge that one
         if first != name:
             where += f" (and the values differ at {_layer(name, 'its')})"
@@ -542,11 +337,18 @@ def judge_network(ref: Reference, reply_arrays: dict, *, channel_axis: int = 1, 
                           "as a function, or a layer too many or too few?)")
         # the strongest explanation, the earliest on ties; what the value behind says of a function missing
         # after it (an activation) counts only when nothing ahead is explained
-        seen = [_describe(want, c, channel_axis, ref.outputs[:i]) for c in ahead]
+        normalizes_next = any(_normalized(o, channel_axis) for _, o in ref.outputs[i + 1:i + 2])
+        seen = [_describe(want, c, channel_axis, ref.outputs[:i], normalizes_next) for c in ahead]
         for c in behind:
-            rank, text = _describe(want, c, channel_axis, ref.outputs[:i])
+            rank, text = _describe(want, c, channel_axis, ref.outputs[:i], normalizes_next)
             seen.append((rank + 1.5 if rank == EXACT else rank, text))
-        how = min(seen, key=lambda f: f[0])[1]
+        rank, how = min(seen, key=lambda f: f[0])
+        if padded and rank >= STATISTICAL:
+            # the padding the reference does as a layer of its own, with the same weights and shapes after it:
+            # what is left to differ is where the padding goes
+            how = ("the values differ right after the reference's padding, with the same weights and output "
+                   "shape: the padding is placed differently (Keras' padding='same' at stride 2 pads only the "
+                   "bottom and right; the reference pads every side, then convolves with padding='valid')")
         raise Mistake(f"with the reference's weights loaded, {where}: {how}")
     index, want, got = differing
     output = f"output {index + 1}" if ref.finals and len(ref.finals) > 1 else "the output"

@@ -10,8 +10,14 @@ student understands; anything the student's code raises passes through as is.
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
+import random
+import sys
 
 import numpy as np
+
+from ..weights import as_numpy
 
 
 def part(namespace: dict, name: str):
@@ -28,12 +34,30 @@ def scalar(value, kind=int):
 
 
 def plain(value, dtype=np.float64) -> np.ndarray:
-    """Whatever a student's code returned, as a numpy array (tensors included)."""
-    if hasattr(value, "detach"):            # torch.Tensor
-        value = value.detach().cpu().numpy()
-    elif hasattr(value, "numpy"):           # tf.Tensor, keras variables
-        value = value.numpy()
-    return np.asarray(value, dtype=dtype)
+    """Whatever a student's code returned, as a numpy array (tensors included: weights.as_numpy)."""
+    return np.asarray(as_numpy(value), dtype=dtype)
+
+
+def keeping(fn, *args, **kwargs):
+    """fn(*args, **kwargs), and one flag per positional argument: 1 where fn changed that argument's values in place (a torch
+    tensor or numpy array written into), for a part whose inputs the notebook uses again."""
+    tensor = lambda a: hasattr(a, "detach") or hasattr(a, "numpy") or isinstance(a, np.ndarray)  # noqa: E731
+    before = [plain(a).copy() if tensor(a) else None for a in args]
+    result = fn(*args, **kwargs)
+    changed = [0.0 if b is None else float(not np.array_equal(b, plain(a), equal_nan=True))
+               for a, b in zip(args, before)]
+    return result, np.array(changed, np.float64)
+
+
+def shape_table(values, rank: int = 4) -> np.ndarray:
+    """[n, 1 + rank]: the number of dimensions and the dimensions (zero-padded) of each value (a tuple, a
+    list or one value), for the judges of shapes a TODO names."""
+    values = values if isinstance(values, (tuple, list)) else [values]
+    rows = []
+    for v in values:
+        dims = [int(d) for d in (v.shape if hasattr(v, "shape") else np.shape(v))][:rank]
+        rows.append([len(dims), *dims, *[0] * (rank - len(dims))])
+    return np.array(rows, np.int64).reshape(-1, 1 + rank)
 
 
 HANDED: list[int] = []   # ids of the package's objects a probe put in the namespace now (grading/guard.py)
@@ -58,3 +82,40 @@ def substituted(namespace: dict, **parts):
                 namespace.pop(name, None)
             else:
                 namespace[name] = value
+
+
+def reseed(seed: int = 0) -> None:
+    """Every random source a probe's run can draw from, reset to `seed`: Python's, numpy's global
+    generator, PyTorch's and Keras/TensorFlow's (with TensorFlow's op determinism) where loaded.
+    A part that draws without a seed of its own (a Keras SeedGenerator(None) takes Python's random
+    state; torch.randn the global generator) then draws the same numbers in every grading."""
+    random.seed(seed)
+    np.random.seed(seed)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seed)
+    if "tensorflow" in sys.modules:
+        import keras
+        import tensorflow as tf
+
+        keras.utils.set_random_seed(seed)
+        tf.config.experimental.enable_op_determinism()
+
+
+def reseeded(probes: dict) -> None:
+    """Each probe (a public function whose first parameter is `ns`) of a probe module's globals starts
+    from `reseed(its "seed" input, else 0)`: what one call draws then depends neither on the calls
+    before it nor on the run."""
+    for name, fn in list(probes.items()):
+        if name.startswith("_") or not inspect.isfunction(fn) or getattr(fn, "reseeds", False):
+            continue
+        params = list(inspect.signature(fn).parameters)
+        if not params or params[0] != "ns":
+            continue
+
+        @functools.wraps(fn)
+        def probe(ns, *args, _fn=fn, **kwargs):
+            reseed(scalar(kwargs["seed"]) if "seed" in kwargs else 0)
+            return _fn(ns, *args, **kwargs)
+
+        probe.reseeds = True
+        probes[name] = probe

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...grading import Case, Mistake, first_match, get, show
+from ...grading import Case, Mistake, differences, first_match, get
 from ...reference import cyclegan as ref
 
 GAN_MODES = ("lsgan", "bce")
@@ -43,8 +43,8 @@ def check_gradient(replies, key, grads: dict, what: str):
                           f"the framework's graph (numpy, .numpy(), .detach()?), so it could never train {what}")
         grad = get(replies, key, grad_name, exp.shape)
         if not np.allclose(grad, exp, rtol=1e-3, atol=1e-6 * max(1.0, float(np.abs(exp).max(initial=0)))):
-            raise Mistake(f"the value is right but its gradient for {name} is not: got {show(grad)}, "
-                          f"expected {show(exp)}")
+            raise Mistake(f"the value is right but its gradient for {name} is not: "
+                          f"{differences(grad, exp, 1e-3, 1e-6)}")
 
 
 # --------------------------------------------------------------------- adversarial
@@ -137,8 +137,7 @@ def judge_adversarial(inputs, replies, key):
             raise Mistake(f"D's loss is right but no gradient reaches {name}: computed outside the framework's graph")
         got = get(replies, key, grad_name, exp.shape)
         if not np.allclose(got, exp, rtol=1e-3, atol=1e-7):
-            raise Mistake(f"D's loss is right but its gradient for {name} is not: got {show(got)}, "
-                          f"expected {show(exp)}")
+            raise Mistake(f"D's loss is right but its gradient for {name} is not: {differences(got, exp, 1e-3, 1e-7)}")
     _dtype(replies, key)
     return None
 

@@ -102,9 +102,10 @@ def judge_field(inputs, replies, key):
             continue
         seen = np.flatnonzero(got)
         if got.all():
-            raise Mistake(f"one output unit depends on every pixel of the {size}x{size} input (normalization "
-                          "switched off): global pooling or a dense layer? Each PatchGAN score sees only its "
-                          f"{field}x{field} patch")
+            raise Mistake(f"one output unit depends on every pixel of the {size}x{size} input, with the "
+                          "normalization layers switched off: global pooling, a dense layer, or statistics over "
+                          "H and W computed by hand? Each PatchGAN score sees only its "
+                          f"{field}x{field} patch (normalize with an instance-norm layer)")
         if not seen.size:
             raise Mistake("no gradient reaches the input from one output unit: is the output computed with "
                           "the framework's layers?")

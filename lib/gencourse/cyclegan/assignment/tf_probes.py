@@ -16,8 +16,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from ...grading.networks import probe_network  # noqa: E402
-from ...grading.probing import part, plain, scalar  # noqa: E402
+from ...grading.tracing import probe_network  # noqa: E402
+from ...grading.probing import part, plain, scalar, reseeded  # noqa: E402
 from .. import tf_models as km  # noqa: E402
 from ..tf_track import HistoryPool  # noqa: E402
 from . import tf_step  # noqa: E402
@@ -238,3 +238,6 @@ def train(ns, a, b, iterations, batch_size, seed, lambda_identity):
     """The student's losses and training_step on the package's networks (see common_probes.train_probe)."""
     return train_probe(tf_step, ns, a, b, iterations, batch_size, seed, lambda_identity, adam=_adam,
                        pool_cls=HistoryPool)
+
+
+reseeded(globals())   # every probe above starts from the same random state in every run

@@ -10,20 +10,19 @@ student as NCHW tensors; shapes go back in the grader's NHWC order.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
-from torch import nn
+from torch.nn import functional as F
 
-from ...grading.networks import probe_network
-from ...grading.probing import part, plain, scalar
+from ...grading.tracing import probe_network
+from ...grading.probing import part, plain, scalar, reseeded
 from .. import torch_models as tm
 from ..torch_track import HistoryPool
 from . import torch_step
 from .common_probes import finite, step_probe, train_probe
 from .loss_checks import GAN_MODES
-
-NORMS = (nn.modules.instancenorm._InstanceNorm, nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)
-
 
 def _images(a, grad=False):
     return torch.tensor(np.asarray(a, np.float32).transpose(0, 3, 1, 2), requires_grad=grad)
@@ -152,28 +151,42 @@ def d_logits(ns, size, in_channels, ndf, n_layers, seed):
         return {"values": values, "scaled": plain(d(x))}
 
 
+FUNCTIONAL_NORMS = ("instance_norm", "batch_norm", "group_norm", "layer_norm")
+
+
+@contextlib.contextmanager
+def _norms_off(calls: list):
+    """torch.nn.functional's normalizations pass their input on (and count in `calls`) while the block runs:
+    the norm modules call them, and so does a forward that normalizes with F.instance_norm itself."""
+    saved = {name: getattr(F, name) for name in FUNCTIONAL_NORMS}
+    for name in FUNCTIONAL_NORMS:
+        setattr(F, name, lambda input, *args, **kwargs: calls.append(1) or input)
+    try:
+        yield
+    finally:
+        for name, fn in saved.items():
+            setattr(F, name, fn)
+
+
 def d_receptive_field(ns, size, unit, in_channels, ndf, n_layers, seed):
     """Which input rows and columns the gradient of output unit (unit, unit) reaches.
 
-    Normalization layers are switched off (a forward hook hands their input on):
+    Normalizations are switched off (modules and functional calls alike, `_norms_off`):
     their statistics couple every pixel, which would hide the convolutions' field.
     """
     d = _discriminator(ns, in_channels, ndf, n_layers).double()
-    switched = 0
-    for m in d.modules():
-        if isinstance(m, NORMS):
-            m.register_forward_hook(lambda module, args, output: args[0])
-            switched += 1
+    calls: list = []
     rng = np.random.default_rng(scalar(seed))
     x = _images(rng.normal(size=(1, scalar(size), scalar(size), scalar(in_channels)))).double().requires_grad_()
-    y = d(x)
+    with _norms_off(calls):
+        y = d(x)
     u = scalar(unit)
     if y.dim() != 4 or y.shape[2] <= u or y.shape[3] <= u:
         raise ValueError(f"the output has shape {list(y.shape)}: it has no unit ({u}, {u}) to follow "
                          f"for a {scalar(size)}x{scalar(size)} input (expected a map [N, 1, H, W])")
     (grad,) = torch.autograd.grad(y[0, 0, u, u], x)
     mask = grad[0].abs().sum(dim=0) > 0
-    return {"rows": plain(mask.any(dim=1)), "cols": plain(mask.any(dim=0)), "switched": np.array(switched)}
+    return {"rows": plain(mask.any(dim=1)), "cols": plain(mask.any(dim=0)), "switched": np.array(len(calls))}
 
 
 def d_params(ns, in_channels, ndf, n_layers):
@@ -202,3 +215,6 @@ def train(ns, a, b, iterations, batch_size, seed, lambda_identity):
     return train_probe(torch_step, ns, a, b, iterations, batch_size, seed, lambda_identity,
                        adam=lambda params: torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999)),
                        pool_cls=HistoryPool)
+
+
+reseeded(globals())   # every probe above starts from the same random state in every run

@@ -13,7 +13,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from ...grading import Case, Check, Mistake, close, first_match, get, make_check, ok_reply, show
+from ...grading import (Case, Check, Mistake, close, differences, first_match, get, kept_inputs, make_check, named_shapes, ok_reply,
+                        shapes_from_table, show)
 from ...reference import stylegan as ref
 from . import gan_checks as g
 
@@ -78,8 +79,7 @@ def judge_adain(inputs, replies, key):
         g_style = np.concatenate([(r * n).sum(axis=spatial), r.sum(axis=spatial)], axis=1)
         expected_grad = g_style @ inputs["kernel"].astype(np.float64).T / np.sqrt(inputs["w"].shape[1])
         if not close(grad, expected_grad, rtol=1e-3, atol=1e-4):
-            raise Mistake(f"the output is right but its gradient for w is not: got {show(grad)}, expected "
-                          f"{show(expected_grad)}")
+            raise Mistake(f"the output is right but its gradient for w is not: {differences(grad, expected_grad)}")
         return None
     norm = lambda n_: (1 + s) * n_ + b    # noqa: E731
     first_match(y, [
@@ -108,8 +108,7 @@ def judge_adain(inputs, replies, key):
          "the mean is not subtracted: normalize with (x - mean) / sqrt(var + eps)"),
     ])
     raise Mistake(f"expected (1 + y_s) * (x - mean) / sqrt(var + eps) + y_b, with mean and biased variance per "
-                  f"example and channel over H and W and (y_s, y_b) = style(w): got {show(y)}, expected "
-                  f"{show(expected)}")
+                  f"example and channel over H and W and (y_s, y_b) = style(w): {differences(y, expected)}")
 
 
 # --------------------------------------------------------------------- noise injection
@@ -136,6 +135,7 @@ def judge_noise_init(inputs, replies, key):
             raise Mistake("NoiseInjection has no learned weight: it needs one scale per channel")
         raise Mistake(f"NoiseInjection holds weights of sizes {sizes}; expected one learned scale per channel "
                       f"({c} numbers for {c} channels)")
+    named_shapes(shapes_from_table(get(replies, key, "shapes")), [(c,)], "NoiseInjection's learned scale")
     values = get(replies, key, "values", (c,))
     if np.any(values != 0):
         raise Mistake(f"the scale does not start at zero (it starts at {show(values)}): initialize it with zeros, "
@@ -163,8 +163,7 @@ def judge_noise_given(inputs, replies, key):
     ], rtol=1e-4, atol=1e-5)
     if not close(y - x, scale * noise, rtol=0.5, atol=0.5) and np.abs(y - x).max() > 0:
         raise Mistake("the noise image passed as `noise` was not used: draw noise only when noise is None")
-    raise Mistake(f"expected x + scale * noise (the noise image broadcast over channels): got {show(y)}, "
-                  f"expected {show(expected)}")
+    raise Mistake(f"expected x + scale * noise (the noise image broadcast over channels): {differences(y, expected)}")
 
 
 def drawn_inputs(case: Case) -> Case:
@@ -210,6 +209,7 @@ def mixing_case(seed: int, batch: int, num_layers: int, w_dim: int, crossover: i
 def judge_mixing(inputs, replies, key):
     w1, w2, c = inputs["w1"].astype(np.float64), inputs["w2"].astype(np.float64), int(inputs["crossover"])
     got = get(replies, key, "ws", w1.shape)
+    kept_inputs(replies, key, ("w1", "w2"), "mix_styles")      # the notebook mixes the same w twice
     expected = ref.mix_styles(w1, w2, c)
     if close(got, expected):
         return None
@@ -244,6 +244,7 @@ def judge_truncation(inputs, replies, key):
     ws, avg, psi = inputs["ws"].astype(np.float64), inputs["w_avg"].astype(np.float64), float(inputs["psi"])
     cutoff = None if int(inputs["cutoff"]) < 0 else int(inputs["cutoff"])
     got = get(replies, key, "ws", ws.shape)
+    kept_inputs(replies, key, ("ws", "w_avg"), "truncate")
     expected = ref.truncate(ws, avg, psi, cutoff)
     if close(got, expected):
         return None

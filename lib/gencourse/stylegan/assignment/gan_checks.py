@@ -316,5 +316,12 @@ def judge_frechet(inputs, replies, key):
                                                           "- 2 Tr((S1 S2)^(1/2))"),
         (float(np.linalg.norm(mu1 - mu2)) + want - float((mu1 - mu2) @ (mu1 - mu2)),
          "the mean term is the norm, not its square: |mu1 - mu2|^2"),
+        (float((mu1 - mu2) @ (mu1 - mu2)), "only the mean term |mu1 - mu2|^2: the trace term "
+                                           "Tr(S1 + S2 - 2 (S1 S2)^(1/2)) is missing"),
+        (fd(np.zeros_like(s1)), "the cross term - 2 Tr((S1 S2)^(1/2)) is missing"),
+        (fd(np.real(linalg.sqrtm(s1 @ s1))), "the square root of the wrong product: (S1 S2)^(1/2), not (S1 S1)^(1/2)"),
+        (fd(np.real(linalg.sqrtm(s2 @ s2))), "the square root of the wrong product: (S1 S2)^(1/2), not (S2 S2)^(1/2)"),
+        (fd(np.real(linalg.sqrtm(s1 + s2))), "the square root of the sum: the cross term is (S1 S2)^(1/2), of the "
+                                             "product"),
     ], rtol=1e-4, atol=1e-6)
     raise Mistake(f"expected |mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)) = {want:.6g}, got {got:.6g}")

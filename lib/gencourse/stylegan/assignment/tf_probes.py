@@ -17,7 +17,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from ...grading.probing import part, plain, scalar, substituted  # noqa: E402
+from ...grading.probing import keeping, part, plain, reseeded, scalar, shape_table, substituted  # noqa: E402
 from .common_probes import frechet, losses, shipped  # noqa: E402, F401 (frechet: a probe)
 
 
@@ -61,7 +61,8 @@ def noise_init(ns, x, seed):
     layer = _noise_layer(ns, np.shape(x)[-1])
     y = layer(_t(x))
     params = layer.weights
-    out = {"sizes": np.array([int(np.prod(v.shape)) for v in params], np.int64), "y": plain(y)}
+    out = {"sizes": np.array([int(np.prod(v.shape)) for v in params], np.int64), "y": plain(y),
+           "shapes": shape_table(params)}
     if params:
         out["values"] = np.concatenate([plain(v).ravel() for v in params])
     return out
@@ -95,12 +96,14 @@ def noise_drawn(ns, x, scale, seed):
 
 
 def mix(ns, w1, w2, crossover):
-    return {"ws": plain(part(ns, "mix_styles")(_t(w1), _t(w2), scalar(crossover)))}
+    ws, changed = keeping(part(ns, "mix_styles"), _t(w1), _t(w2), scalar(crossover))
+    return {"ws": plain(ws), "changed": changed[:2]}
 
 
 def trunc(ns, ws, w_avg, psi, cutoff):
     c = scalar(cutoff)
-    return {"ws": plain(part(ns, "truncate")(_t(ws), _t(w_avg), scalar(psi, float), None if c < 0 else c))}
+    out, changed = keeping(part(ns, "truncate"), _t(ws), _t(w_avg), scalar(psi, float), None if c < 0 else c)
+    return {"ws": plain(out), "changed": changed[:2]}
 
 
 def pretrained(ns, z, noise_seed):
@@ -137,7 +140,7 @@ def equalized(ns, x, weight, bias, r, gain, lr_mul, seed):
 def mapping(ns, z, z_dim, w_dim, n_layers, seed, x, weights_flat, weights_table, structure):
     """The student's MappingNetwork, built with the package's equalized layer, with the package's weights
     loaded in run order (grading.networks)."""
-    from ...grading.networks import probe_network
+    from ...grading.tracing import probe_network
 
     from ..tf_models import EqualizedDense
 
@@ -189,3 +192,6 @@ def d_objective(ns, reals, fakes, a, c, b, gamma):
         value = part(ns, "discriminator_objective")(QuadraticD(a, c, b), _images(reals), _images(fakes),
                                                     scalar(gamma, float))
     return {"objective": plain(value)}
+
+
+reseeded(globals())   # every probe above starts from the same random state in every run

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ...grading.probing import part, plain, scalar, substituted
+from ...grading.probing import keeping, part, plain, reseeded, scalar, shape_table, substituted
 from .common_probes import frechet, losses, shipped  # noqa: F401 (frechet: a probe)
 
 
@@ -65,7 +65,7 @@ def noise_init(ns, x, seed):
     torch.manual_seed(scalar(seed))
     layer = _noise_layer(ns, np.shape(x)[-1])
     params = _params(layer)
-    out = {"sizes": np.array([p.numel() for p in params], np.int64)}
+    out = {"sizes": np.array([p.numel() for p in params], np.int64), "shapes": shape_table(params)}
     if params:
         out["values"] = np.concatenate([plain(p).ravel() for p in params])
     with torch.no_grad():
@@ -104,16 +104,16 @@ def noise_drawn(ns, x, scale, seed):
 
 
 def mix(ns, w1, w2, crossover):
-    fn = part(ns, "mix_styles")
-    return {"ws": plain(fn(torch.tensor(np.asarray(w1, np.float32)), torch.tensor(np.asarray(w2, np.float32)),
-                           scalar(crossover)))}
+    ws, changed = keeping(part(ns, "mix_styles"), torch.tensor(np.asarray(w1, np.float32)),
+                          torch.tensor(np.asarray(w2, np.float32)), scalar(crossover))
+    return {"ws": plain(ws), "changed": changed[:2]}
 
 
 def trunc(ns, ws, w_avg, psi, cutoff):
-    fn = part(ns, "truncate")
     c = scalar(cutoff)
-    return {"ws": plain(fn(torch.tensor(np.asarray(ws, np.float32)), torch.tensor(np.asarray(w_avg, np.float32)),
-                           scalar(psi, float), None if c < 0 else c))}
+    out, changed = keeping(part(ns, "truncate"), torch.tensor(np.asarray(ws, np.float32)),
+                           torch.tensor(np.asarray(w_avg, np.float32)), scalar(psi, float), None if c < 0 else c)
+    return {"ws": plain(out), "changed": changed[:2]}
 
 
 def pretrained(ns, z, noise_seed):
@@ -150,7 +150,7 @@ def equalized(ns, x, weight, bias, r, gain, lr_mul, seed):
 def mapping(ns, z, z_dim, w_dim, n_layers, seed, x, weights_flat, weights_table, structure):
     """The student's MappingNetwork, built with the package's equalized layer, with the package's weights
     loaded in run order (grading.networks)."""
-    from ...grading.networks import probe_network
+    from ...grading.tracing import probe_network
 
     from ..torch_models import EqualizedLinear
 
@@ -203,3 +203,4 @@ def d_objective(ns, reals, fakes, a, c, b, gamma):
     return {"objective": plain(value)}
 
 
+reseeded(globals())   # every probe above starts from the same random state in every run

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...grading.probing import part, plain, scalar, substituted  # noqa: F401 (the track probes use it from here)
+from ...grading.judging import unflatten
+from ...grading.probing import keeping, part, plain, scalar, shape_table, substituted  # noqa: F401 (the track probes use it from here)
 from ...weights import assign, to_flat
 
 METRICS = ("loss", "recon", "kl")
@@ -13,12 +14,7 @@ METHODS = ("linear", "normal")
 
 def split(flat, tensors) -> None:
     """Load one flat float32 array into `tensors`, in order."""
-    flat, arrays, pos = np.asarray(flat, np.float32).ravel(), [], 0
-    for t in tensors:
-        n = int(np.prod(tuple(t.shape)))
-        arrays.append(flat[pos:pos + n].reshape(tuple(t.shape)))
-        pos += n
-    assign(tensors, arrays)
+    assign(tensors, unflatten(flat, [tuple(t.shape) for t in tensors], "the grader's weights"))
 
 
 def metrics_of(logs) -> dict:
@@ -27,16 +23,6 @@ def metrics_of(logs) -> dict:
     values = [plain(logs[k]).reshape(-1)[0] if k in logs and np.size(plain(logs[k])) == 1 else np.nan
               for k in METRICS]
     return {"values": np.array(values, np.float64), "present": np.array([k in logs for k in METRICS], np.float64)}
-
-
-def output_shapes(outputs) -> np.ndarray:
-    """[n outputs, 1 + 4]: ndim and dims of each output (a tuple, a list or one tensor)."""
-    outputs = outputs if isinstance(outputs, (tuple, list)) else [outputs]
-    rows = []
-    for o in outputs:
-        dims = [int(d) for d in np.shape(o)][:4]
-        rows.append([len(dims), *dims, *[0] * (4 - len(dims))])
-    return np.array(rows, np.int64).reshape(-1, 5)
 
 
 def trusted_config(conditional, learning_rate, seed):
@@ -66,8 +52,9 @@ def latent_ranges(ns, z, labels, n_classes, percentile):
     fn = part(ns, "latent_ranges")
     z, labels = np.array(z, dtype=np.float32), np.array(labels, dtype=np.int64)
     p = scalar(percentile, float)
-    ranges = fn(z, labels, scalar(n_classes)) if p == 0 else fn(z, labels, scalar(n_classes), percentile=p)
-    return {"ranges": plain(ranges)}
+    extra = {} if p == 0 else {"percentile": p}
+    ranges, changed = keeping(fn, z, labels, scalar(n_classes), **extra)
+    return {"ranges": plain(ranges), "changed": changed[:2]}
 
 
 def latent_grid(ns, n, low, high, method):

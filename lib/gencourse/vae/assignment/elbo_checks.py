@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import reference
-from ...grading import Case, Mistake, close, first_match, get, ok_reply, show
+from ...grading import Case, Mistake, close, differences, first_match, get, ok_reply, show
 
 
 # --------------------------------------------------------------------- sampling
@@ -62,6 +62,9 @@ def judge_sampling_stats(inputs, replies, key):
         if close(spread, np.exp(cols), rtol=0.1, atol=0.0):
             raise Mistake(f"the spread of z around z_mean is exp(z_log_var) = sigma^2 (got std {show(spread)} for "
                           f"log_var {show(cols)}): the standard deviation is exp(0.5 * z_log_var)")
+        if close(spread, np.exp(-0.5 * cols), rtol=0.1, atol=0.0):
+            raise Mistake(f"the spread of z around z_mean is exp(-0.5 * z_log_var) (got std {show(spread)} for "
+                          f"log_var {show(cols)}): the sign is flipped; the standard deviation is exp(0.5 * z_log_var)")
         if close(spread, np.abs(cols), rtol=0.1, atol=0.0):
             raise Mistake(f"the spread of z around z_mean is |z_log_var| (got std {show(spread)}): z_log_var is a "
                           "log-variance; the standard deviation is exp(0.5 * z_log_var)")
@@ -302,6 +305,4 @@ def describe(got, expected) -> str:
     if np.allclose(offset, offset.mean(), rtol=1e-3, atol=1e-4):
         return (f"every value is the expected one {'+' if offset.mean() > 0 else '-'} {abs(offset.mean()):.4g} "
                 f"(expected {show(expected)}, got {show(got)})")
-    wrong = np.flatnonzero(~np.isclose(got, expected, rtol=1e-3, atol=1e-4))
-    return (f"{wrong.size} of {got.size} values differ, the first at index {int(wrong[0])}: expected "
-            f"{expected.flat[wrong[0]]:.5g}, got {got.flat[wrong[0]]:.5g} (expected {show(expected)}, got {show(got)})")
+    return differences(got, expected, 1e-3, 1e-4)

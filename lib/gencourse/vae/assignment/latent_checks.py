@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...grading import Case, Mistake, close, get, ok_reply, show, unflatten
+from ...grading import Case, Mistake, close, differences, get, kept_inputs, ok_reply, show, unflatten
 from ...reference import vae as ref
 from .network_checks import trusted_net, trusted_weights, weight_shapes
 
@@ -38,6 +38,7 @@ def judge_ranges(inputs, replies, key):
     expected = ref.latent_ranges(z, labels, k, percentile=p)
     dims = z.shape[1]
     got = np.asarray(ok_reply(replies, key).arrays.get("ranges", np.zeros(0)), np.float64)
+    kept_inputs(replies, key, ("z", "labels"), "latent_ranges")      # the notebook plots the same codes
     if got.shape != expected.shape:
         for axes in [(1, 0, 2), (0, 2, 1), (2, 1, 0), (1, 2, 0), (2, 0, 1)]:
             if got.shape == np.transpose(expected, axes).shape and close(np.nan_to_num(got),
@@ -190,8 +191,7 @@ def judge_condition(inputs, replies, key):
             raise Mistake("the one-hot digit comes first: put the features first, then the one-hot digit "
                           "(the trusted encoder and decoder expect that order)")
         if not close(got, expected):
-            raise Mistake(f"expected the features followed by the one-hot digit, e.g. row 0 = {show(expected[0], 8)}, "
-                          f"got {show(got[0], 8)}")
+            raise Mistake(f"expected the features followed by the one-hot digit: {differences(got, expected)}")
         bits, want = int(get(replies, key, "bits")), inputs["h"].dtype.itemsize * 8
         if bits != want:
             raise Mistake(f"the values are right but the result is {bits}-bit floats for {want}-bit features: "

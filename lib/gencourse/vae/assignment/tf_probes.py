@@ -17,13 +17,13 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from ...grading.networks import probe_network  # noqa: E402
-from ...grading.probing import part, plain, scalar  # noqa: E402
+from ...grading.tracing import probe_network  # noqa: E402
+from ...grading.probing import part, plain, scalar, reseeded  # noqa: E402
 from ...weights import to_flat  # noqa: E402
 from .. import tf_models as T  # noqa: E402
 from ..tf_track import TFVAE  # noqa: E402
 from .common_probes import (  # noqa: E402,F401  (the framework-neutral probes are this track's too)
-    latent_grid, latent_ranges, metrics_of, output_shapes, split, substituted, train_with_parts, trusted_config,
+    latent_grid, latent_ranges, metrics_of, shape_table, split, substituted, train_with_parts, trusted_config,
 )
 from .common_probes import manifold as _manifold  # noqa: E402
 
@@ -74,7 +74,7 @@ def network_shapes(ns, builder, first, labels, latent_dim, n_classes):
         net = part(ns, builder)(scalar(latent_dim), scalar(n_classes))
         out = net(_inputs(first, labels, n_classes))
     values = out if isinstance(out, (tuple, list)) else [out]
-    return {"shapes": output_shapes(out), "params": np.array(net.count_params(), np.float64),
+    return {"shapes": shape_table(out), "params": np.array(net.count_params(), np.float64),
             "low": np.array(min(float(np.min(plain(v))) for v in values)),
             "high": np.array(max(float(np.max(plain(v))) for v in values))}
 
@@ -188,3 +188,6 @@ def condition(ns, h, labels, n_classes):
     again = fn(_t(h, dtype), _t(labels, tf.int64), scalar(n_classes))
     bits = tf.as_dtype(out.dtype).size * 8 if hasattr(out, "dtype") else 0
     return {"out": plain(out), "out_again": plain(again), "bits": np.array(bits, np.float64)}
+
+
+reseeded(globals())   # every probe above starts from the same random state in every run

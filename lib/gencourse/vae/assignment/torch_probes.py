@@ -13,13 +13,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ...grading.networks import probe_network
-from ...grading.probing import part, plain, scalar
+from ...grading.tracing import probe_network
+from ...grading.probing import part, plain, scalar, reseeded
 from ...weights import to_flat
 from .. import torch_models as T
 from ..torch_track import TorchVAE
 from .common_probes import (  # noqa: F401  (the framework-neutral probes are this track's too)
-    latent_grid, latent_ranges, metrics_of, output_shapes, split, substituted, train_with_parts, trusted_config,
+    latent_grid, latent_ranges, metrics_of, shape_table, split, substituted, train_with_parts, trusted_config,
 )
 from .common_probes import manifold as _manifold
 
@@ -85,7 +85,7 @@ def network_shapes(ns, name, first, labels, latent_dim, n_classes):
         net = part(ns, name)(scalar(latent_dim), scalar(n_classes))
         out = net(*[torch.as_tensor(a) for a in (inputs if isinstance(inputs, list) else [inputs])])
     values = out if isinstance(out, (tuple, list)) else [out]
-    return {"shapes": output_shapes(out), "params": np.array(sum(p.numel() for p in net.parameters()), np.float64),
+    return {"shapes": shape_table(out), "params": np.array(sum(p.numel() for p in net.parameters()), np.float64),
             "low": np.array(min(float(plain(v).min()) for v in values)),
             "high": np.array(max(float(plain(v).max()) for v in values))}
 
@@ -186,3 +186,6 @@ def condition(ns, h, labels, n_classes):
         again = fn(_t(h, dtype), _t(labels, torch.int64), scalar(n_classes))
     bits = out.element_size() * 8 if isinstance(out, torch.Tensor) else 0
     return {"out": plain(out), "out_again": plain(again), "bits": np.array(bits, np.float64)}
+
+
+reseeded(globals())   # every probe above starts from the same random state in every run

@@ -1,16 +1,24 @@
-"""CycleGAN benchmark: seconds per full training iteration, per track, generator and size.
+"""CycleGAN benchmark: seconds per training iteration, each track against plain code, same run.
 
 One iteration is the whole of CycleGAN's step: G and F forward and backward
 (adversarial, cycle and identity terms), then D_A and D_B on the history pool's
-fakes, batch 1, RGB, the reference widths (ngf = ndf = 64). Each configuration
-runs in a process of its own, so its peak memory (max RSS) is its own; the
-first iterations (tracing, XLA compile in the TF track, allocators) are timed
-apart as "start". The issue's figures for a plain PyTorch implementation on a
-2-core machine (2.2 s at 128² with 6 blocks, 11.2 s at 256² with 9) are printed
-beside the ResNet rows.
+fakes. Two settings:
 
-Usage: python benchmarks/cyclegan.py [--tracks tf,torch] [--sizes 128,256]
-                                     [--generators resnet,unet] [--iterations 3]
+- `128` / `256`: the reference's images, RGB, ResNet-6 at 128² (ResNet-9 at 256²),
+  ngf = ndf = 64, the 70x70 PatchGAN, batch 1;
+- `digits`: the offline task's, 28² grey, ngf = ndf = 16, ResNet-6, a 34x34 PatchGAN,
+  batch 16 (`gencourse train cyclegan`'s defaults).
+
+Per setting four implementations run, each in a process of its own (so its peak
+memory, max RSS, is its own), in the order plain PyTorch, the torch track, plain
+Keras, the TF track, `--rounds` times interleaved so that a change of load on the
+machine hits all of them alike: `benchmarks/plain_cyclegan.py` holds the plain ones,
+which share nothing with the package. The first iterations (model building,
+tracing, XLA's compile in the TF track) are timed apart as "start". The ratio is
+plain s/it over the track's, the same framework's: above 1 the package is faster.
+
+Usage: python benchmarks/cyclegan.py [--settings 128,digits] [--iterations 5] [--rounds 2]
+                                     [--implementations plain-torch,torch,plain-keras,tf]
 """
 
 from __future__ import annotations
@@ -21,70 +29,108 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-REFERENCE_S = {128: 2.2, 256: 11.2}     # the issue: plain PyTorch, ResNet-6 at 128², ResNet-9 at 256²
+SETTINGS = {
+    "128": dict(image_size=128, channels=3, ngf=64, ndf=64, d_layers=3, batch=1),
+    "256": dict(image_size=256, channels=3, ngf=64, ndf=64, d_layers=3, batch=1),
+    "digits": dict(image_size=28, channels=1, ngf=16, ndf=16, d_layers=2, batch=16),
+}
+IMPLEMENTATIONS = ("plain-torch", "torch", "plain-keras", "tf")
+PLAIN_OF = {"torch": "plain-torch", "tf": "plain-keras"}
 
 
-def measure(track: str, generator: str, size: int, iterations: int, warmup: int = 2) -> dict:
+def build(implementation: str, s: dict):
+    """A trainer with `train_step(a, b)` for one implementation at setting `s`."""
+    from gencourse.cyclegan.common import default_n_blocks
+
+    blocks = default_n_blocks(s["image_size"])
+    if implementation.startswith("plain-"):
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import plain_cyclegan
+
+        if implementation == "plain-torch":
+            return plain_cyclegan.PlainTorch(s["channels"], s["ngf"], s["ndf"], blocks, s["d_layers"])
+        return plain_cyclegan.PlainKeras(s["channels"], s["ngf"], s["ndf"], blocks, s["d_layers"], s["image_size"])
     from gencourse.cyclegan.common import CycleGANConfig
     from gencourse.cyclegan.run import make_trainer
 
-    config = CycleGANConfig(image_size=size, generator=generator)
-    t0 = time.perf_counter()
-    t = make_trainer(track, config, "cpu")
+    config = CycleGANConfig(image_size=s["image_size"], channels=s["channels"], ngf=s["ngf"], ndf=s["ndf"],
+                            d_layers=s["d_layers"], batch_size=s["batch"])
+    return make_trainer(implementation, config, "cpu")
+
+
+def measure(implementation: str, setting: str, iterations: int, warmup: int = 2) -> dict:
+    s = SETTINGS[setting]
     rng = np.random.default_rng(0)
-    batch = lambda: rng.uniform(-1, 1, (1, size, size, 3)).astype(np.float32)  # noqa: E731
+    shape = (s["batch"], s["image_size"], s["image_size"], s["channels"])
+    batch = lambda: rng.uniform(-1, 1, shape).astype(np.float32)  # noqa: E731
+    t0 = time.perf_counter()
+    trainer = build(implementation, s)
     for _ in range(warmup):
-        t.train_step(batch(), batch())
+        trainer.train_step(batch(), batch())
     start = time.perf_counter() - t0
     times = []
     for _ in range(iterations):
         a, b = batch(), batch()
         t0 = time.perf_counter()
-        t.train_step(a, b)
+        trainer.train_step(a, b)
         times.append(time.perf_counter() - t0)
-    return {"track": track, "generator": generator, "size": size, "blocks": config.blocks,
-            "s_per_it": float(np.median(times)), "start_s": start,
-            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"implementation": implementation, "setting": setting, "s_per_it": float(np.median(times)),
+            "start_s": start, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def run_one(implementation: str, setting: str, iterations: int) -> dict | None:
+    done = subprocess.run([sys.executable, __file__, "--one", f"{implementation},{setting}",
+                           "--iterations", str(iterations)], capture_output=True, text=True)
+    if done.returncode:
+        print(f"{implementation} {setting}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--tracks", default="torch,tf")
-    p.add_argument("--sizes", default="128,256")
-    p.add_argument("--generators", default="resnet,unet")
-    p.add_argument("--iterations", type=int, default=3)
-    p.add_argument("--one", help=argparse.SUPPRESS)    # track,generator,size: run one, print JSON
+    p.add_argument("--settings", default="128,digits", help="comma-separated: 128, 256, digits")
+    p.add_argument("--implementations", default=",".join(IMPLEMENTATIONS),
+                   help="comma-separated: plain-torch, torch, plain-keras, tf")
+    p.add_argument("--iterations", type=int, default=5, help="timed iterations per process (median)")
+    p.add_argument("--rounds", type=int, default=2, help="processes per implementation, interleaved")
+    p.add_argument("--one", help=argparse.SUPPRESS)    # implementation,setting: run one, print JSON
     args = p.parse_args()
     if args.one:
-        track, generator, size = args.one.split(",")
-        print(json.dumps(measure(track, generator, int(size), args.iterations)))
+        implementation, setting = args.one.split(",")
+        print(json.dumps(measure(implementation, setting, args.iterations)))
         return
-    rows = []
-    for size in map(int, args.sizes.split(",")):
-        for generator in args.generators.split(","):
-            for track in args.tracks.split(","):
-                done = subprocess.run([sys.executable, __file__, "--one", f"{track},{generator},{size}",
-                                       "--iterations", str(args.iterations)],
-                                      capture_output=True, text=True)
-                if done.returncode:
-                    print(f"{track} {generator} {size}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
+    settings, impls = args.settings.split(","), args.implementations.split(",")
+    for name in settings:
+        if name not in SETTINGS:
+            p.error(f"--settings: unknown setting {name!r} (known: {', '.join(SETTINGS)})")
+    for name in impls:
+        if name not in IMPLEMENTATIONS:
+            p.error(f"--implementations: unknown {name!r} (known: {', '.join(IMPLEMENTATIONS)})")
+    rows = {}
+    for setting in settings:
+        for round_ in range(args.rounds):
+            for impl in impls:
+                r = run_one(impl, setting, args.iterations)
+                if r is None:
                     continue
-                rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
-                r = rows[-1]
-                print(f"  {track} {generator}-{r['blocks'] if generator == 'resnet' else 'unet'} "
-                      f"{size}²: {r['s_per_it']:.2f} s/it", file=sys.stderr)
-    print(f"\nCycleGAN, one training iteration (G, F, D_A, D_B), batch 1, RGB, "
-          f"median of {args.iterations}, CPU")
-    print(f"{'size':>5} {'generator':10} {'track':6} {'s/it':>6} {'issue s/it':>10} "
-          f"{'start s':>8} {'peak MB':>8}")
-    for r in rows:
-        name = f"resnet-{r['blocks']}" if r["generator"] == "resnet" else "unet"
-        ref = REFERENCE_S.get(r["size"]) if r["generator"] == "resnet" else None
-        print(f"{r['size']:>5} {name:10} {r['track']:6} {r['s_per_it']:6.2f} "
-              f"{'' if ref is None else f'{ref:.1f}':>10} {r['start_s']:8.1f} {r['peak_mb']:8.0f}")
+                print(f"  {setting} {impl} round {round_ + 1}: {r['s_per_it']:.3f} s/it", file=sys.stderr)
+                rows.setdefault((setting, impl), []).append(r)
+    print(f"\nCycleGAN, one training iteration (G, F, D_A, D_B), CPU; median of {args.iterations} "
+          f"iterations, best of {args.rounds} interleaved processes")
+    print(f"{'setting':>7} {'implementation':14} {'s/it':>7} {'vs plain':>9} {'start s':>8} {'peak MB':>8}")
+    for setting in settings:
+        best = {impl: min(rs, key=lambda r: r["s_per_it"]) for (st, impl), rs in rows.items() if st == setting}
+        for impl in impls:
+            if impl not in best:
+                continue
+            r, plain = best[impl], best.get(PLAIN_OF.get(impl, ""))
+            ratio = f"{plain['s_per_it'] / r['s_per_it']:.2f}x" if plain else ""
+            print(f"{setting:>7} {impl:14} {r['s_per_it']:7.3f} {ratio:>9} {r['start_s']:8.1f} {r['peak_mb']:8.0f}")
 
 
 if __name__ == "__main__":

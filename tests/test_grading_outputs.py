@@ -310,6 +310,25 @@ def test_gradebook_errors_are_clear(released_course, tmp_path):
         write_gradebook([make_report()], db, assignment="toy", notebook="vae_torch")
 
 
+def test_gradebook_assignment_defaults_to_the_key_where_the_gradebook_has_it(released_course, tmp_path):
+    """One nbgrader assignment per track (gencourse nbgrader init) is found by the key; a course made by
+    hand, both tracks in one assignment, by the key's NAME; reports of two assignments need the flag."""
+    from nbgrader.api import Gradebook
+
+    from gencourse.grading.gradebook import GradebookError, db_url_of, default_assignment_name
+
+    db = tmp_path / "gradebook.db"
+    shutil.copy(released_course / "gradebook.db", db)
+    url = db_url_of(db)
+    assert default_assignment_name({"vae-tf"}, url) == "vae"
+    with Gradebook(url) as gb:
+        gb.add_assignment("vae-tf")
+    assert default_assignment_name({"vae-tf"}, url) == "vae-tf"
+    assert default_assignment_name({"vae-tf", "vae-torch"}, url) == "vae"
+    with pytest.raises(GradebookError, match="several assignments.*--nbgrader-assignment"):
+        default_assignment_name({"vae-tf", "cyclegan-tf"}, url)
+
+
 def test_real_notebook_test_cells_map_to_parts():
     """In the VAE notebooks each part's autograded test cell is test_<part> (the gradebook maps by that
     name first) and follows the part; by position alone it falls to the part just before it."""

@@ -254,7 +254,26 @@ def add_gradebook_argument(parser) -> None:
                         help="also write the autograded scores into this nbgrader gradebook "
                              "(a gradebook.db path or a database URL); the assignment must be released there")
     parser.add_argument("--nbgrader-assignment", metavar="NAME", default=None,
-                        help="nbgrader's assignment name in the gradebook (default: the assignment's NAME of its key NAME-TRACK)")
+                        help="nbgrader's assignment name in the gradebook (default: the key NAME-TRACK "
+                             "where the gradebook has it, else NAME)")
+
+
+def default_assignment_name(keys: set[str], db_url: str) -> str:
+    """nbgrader's assignment for reports of `keys`: the key itself ("vae-tf") when the gradebook has an
+    assignment of that name (one per track, as `gencourse nbgrader init` makes), else the key's NAME
+    ("vae", both tracks in one assignment, as a course folder made by hand has them)."""
+    names = {REGISTRY[k].name if k in REGISTRY else k.split("-")[0] for k in keys}
+    if len(names) != 1:
+        raise GradebookError(f"reports of several assignments ({', '.join(sorted(names))}): "
+                             "pass --nbgrader-assignment NAME")
+    if len(keys) == 1:
+        gb = _open(db_url)
+        try:
+            if any(a.name == next(iter(keys)) for a in gb.assignments):
+                return next(iter(keys))
+        finally:
+            gb.close()
+    return names.pop()
 
 
 def gradebook_from_args(args, reports: Iterable[Report]) -> GradebookSummary | None:
@@ -268,12 +287,7 @@ def gradebook_from_args(args, reports: Iterable[Report]) -> GradebookSummary | N
         return None
     name = getattr(args, "nbgrader_assignment", None)
     if name is None:
-        keys = {r.assignment for r in reports}
-        names = {REGISTRY[k].name if k in REGISTRY else k.split("-")[0] for k in keys}
-        if len(names) != 1:
-            raise GradebookError(f"reports of several assignments ({', '.join(sorted(names))}): "
-                                 "pass --nbgrader-assignment NAME")
-        name = names.pop()
+        name = default_assignment_name({r.assignment for r in reports}, db_url_of(db))
     summary = write_gradebook(reports, db, assignment=name, source_dir=getattr(args, "solutions", None))
     for line in summary.lines():
         print(line)

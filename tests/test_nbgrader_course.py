@@ -12,7 +12,10 @@ from gencourse.cli import main
 def test_init_writes_a_course_folder_and_keeps_an_edited_config(tmp_path, capsys, monkeypatch):
     import os
 
-    monkeypatch.delenv("GENCOURSE_HIDDEN_DIR", raising=False)           # the config sets it; undone after
+    # The config sets it: absent here, and absent again after (a delenv of an absent variable records
+    # nothing to undo, so the config's value would leak into every later test of this process).
+    monkeypatch.setenv("GENCOURSE_HIDDEN_DIR", "")
+    monkeypatch.delenv("GENCOURSE_HIDDEN_DIR")
     course = tmp_path / "course"
     assert main(["nbgrader", "init", str(course), "--assignment", "vae"]) == 0
     assert sorted(p.name for p in (course / "source").iterdir()) == ["vae-tf", "vae-torch"]

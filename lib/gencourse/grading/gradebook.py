@@ -259,9 +259,9 @@ def add_gradebook_argument(parser) -> None:
 
 
 def default_assignment_name(keys: set[str], db_url: str) -> str:
-    """nbgrader's assignment for reports of `keys`: the key itself ("vae-tf") when the gradebook has an
-    assignment of that name (one per track, as `gencourse nbgrader init` makes), else the key's NAME
-    ("vae", both tracks in one assignment, as a course folder made by hand has them)."""
+    """nbgrader's assignment for reports of `keys`: the key itself ("NAME-TRACK") when the gradebook has
+    an assignment of that name (one per track, as `gencourse nbgrader init` makes), else the key's NAME
+    (both tracks in one assignment, as a course folder made by hand has them)."""
     names = {REGISTRY[k].name if k in REGISTRY else k.split("-")[0] for k in keys}
     if len(names) != 1:
         raise GradebookError(f"reports of several assignments ({', '.join(sorted(names))}): "

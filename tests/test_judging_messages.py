@@ -28,10 +28,11 @@ def test_differences_show_the_entries_that_differ_not_the_first():
      "cut from the graph"),
     ("ValueError: Attempt to convert a value (None) with an unsupported type (<class 'NoneType'>) to a Tensor.",
      "a gradient that did not come back"),
+    ("RuntimeError: all elements of input should be between 0 and 1", "binary_cross_entropy_with_logits"),
 ])
 def test_framework_errors_are_told_in_what_the_code_did(raw, named):
     text = failure(Reply(error=raw))
-    assert named in text and "grad_fn" not in text and "convert a value" not in text
+    assert named in text and "grad_fn" not in text and "convert a value" not in text and "elements of" not in text
     assert text.endswith("(cell 'kl', line 3)") or "cell" not in raw
 
 
@@ -82,3 +83,50 @@ def test_latent_ranges_that_sort_the_codes_in_place_are_named():
     replies = {"k": Reply(arrays={"ranges": ranges, "changed": np.array([1.0, 0.0])})}
     with pytest.raises(Mistake, match="latent_ranges changed `z` in place"):
         vc.judge_ranges(case.inputs, replies, "k")
+
+
+def _adversarial_replies(g, g_grad, d, d_grad_real, d_grad_fake):
+    return {"k": Reply(arrays={"g_loss": np.array(g), "g_loss_finite": np.array(1.0), "g_grad": g_grad,
+                               "missing": np.zeros(1), "d_loss": np.array(d), "d_loss_finite": np.array(1.0),
+                               "d_grad_real": d_grad_real, "d_grad_fake": d_grad_fake, "d_missing": np.zeros(2),
+                               "float32": np.array(1.0)})}
+
+
+def test_scores_of_200_do_not_hide_a_wrong_loss_behind_its_tolerance():
+    from gencourse.cyclegan.assignment import loss_checks as lc
+
+    case = lc.adversarial_case(152, (1, 3, 7, 1), "lsgan", 3.0, extreme=True)    # the hidden case's scores
+    r, f = (case.inputs[k].astype(np.float64) for k in ("d_real", "d_fake"))
+    n = f.size
+
+    def judged(target_real=1.0, fake_term=lambda f: f ** 2, fake_grad=lambda f: f):
+        d = 0.5 * (np.mean((r - target_real) ** 2) + np.mean(fake_term(f)))
+        lc.judge_adversarial(case.inputs, _adversarial_replies(np.mean((f - 1) ** 2), 2 * (f - 1) / n, d,
+                                                               (r - target_real) / n, fake_grad(f) / n), "k")
+
+    judged()                                                       # the right answer keeps its points
+    with pytest.raises(Mistake, match="target for d_real is 0.9 where it should be 1"):
+        judged(0.9)                                                # within 1e-4 of the value: the gradient tells
+    odd = np.abs(f) < 1                                            # a wrong term for some moderate scores only
+    with pytest.raises(Mistake, match=r"only because the scores of -200 and 200 dominate.*gradient for d_fake.*"
+                                      rf"{int(odd.sum())} of {n} entries differ") as e:
+        judged(fake_term=lambda f: np.where(odd, 2 * f ** 2, f ** 2), fake_grad=lambda f: np.where(odd, 2 * f, f))
+    assert "is right" not in str(e.value)
+
+
+@pytest.mark.parametrize("kind, named", [
+    ("swapped", "arguments are swapped"), ("no_from_logits", "from_logits left out"),
+    ("sigmoid_clamped", "clamped at -100"),
+])
+def test_cross_entropies_with_swapped_arguments_or_without_logits_are_named(kind, named):
+    from gencourse.cyclegan.assignment import loss_checks as lc
+
+    case = lc.adversarial_case(151, (1, 5, 5, 1), "bce", extreme=True)
+    f = case.inputs["d_fake"].astype(np.float64)
+    with np.errstate(divide="ignore"):
+        g = {"swapped": np.mean(np.log1p(np.e) - f),                               # BCE(input=1, target=f)
+             "no_from_logits": np.mean(-np.log(np.clip(f.astype(np.float32), 1e-7, np.float32(1) - 1e-7))),
+             "sigmoid_clamped": np.mean(np.minimum(-np.log(np.float32(1 / (1 + np.exp(-f)))), 100))}[kind]
+    replies = _adversarial_replies(g, np.zeros_like(f), 0.0, np.zeros_like(f), np.zeros_like(f))
+    with pytest.raises(Mistake, match=named):
+        lc.judge_adversarial(case.inputs, replies, "k")

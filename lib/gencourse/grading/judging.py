@@ -64,6 +64,9 @@ TRANSLATED = [
     (re.compile(r"Can't call numpy\(\) on Tensor that requires grad"),
      "your code calls .numpy() on a tensor that is part of the graph: use torch operations so that the "
      "gradient can flow (or .detach() where none should)"),
+    (re.compile(r"all elements of input should be between 0 and 1"),
+     "binary_cross_entropy takes probabilities, and your values are not all in [0, 1]: for logits (any "
+     "real number) use binary_cross_entropy_with_logits"),
     (re.compile(r"Trying to backward through the graph a second time"),
      "backward() ran twice through the same graph: compute each loss from the networks' outputs anew "
      "before calling backward() on it"),

@@ -61,6 +61,9 @@ def adversarial_case(seed: int, shape, gan_mode: str, spread: float = 2.0, extre
                  "gan_mode": np.array(GAN_MODES.index(gan_mode))})
 
 
+EXTREME = 100.0     # scores this large dominate a loss's value: only the gradient shows the other scores' terms
+
+
 def _sig(z):
     return 1 / (1 + np.exp(-z))
 
@@ -78,66 +81,150 @@ def _finite(replies, key, name, what):
     return value
 
 
+def _terms(mode, z, t):
+    """Each score's loss towards target t: the squared error (LSGAN) or the cross-entropy from logits."""
+    return (z - t) ** 2 if mode == "lsgan" else _softplus(z) - t * z
+
+
+def _gradient(mode, z, t, w):
+    """The gradient of w * mean(_terms(mode, z, t)) for the scores z."""
+    return w * (2 * (z - t) if mode == "lsgan" else _sig(z) - t) / z.size
+
+
+def _implied_target(mode, z, grad, w):
+    """The target each score's gradient says was used (`_gradient` solved for t)."""
+    return z - z.size * grad / (2 * w) if mode == "lsgan" else _sig(z) - z.size * grad / w
+
+
+def _from_probabilities(z, t, how: str) -> float:
+    """Mean cross-entropy of float32 probabilities: the raw scores (`raw`: Keras without from_logits, which
+    clips to [1e-7, 1 - 1e-7]), or a sigmoid's output clipped so (`clip`) or with the log clamped at -100
+    (`clamp`: torch's binary_cross_entropy)."""
+    p = np.asarray(z if how == "raw" else _sig(z), np.float32).astype(np.float64)
+    with np.errstate(divide="ignore"):
+        if how == "clamp":
+            log_p, log_q = np.maximum(np.log(p), -100), np.maximum(np.log(1 - p), -100)
+        else:
+            p = np.clip(p, np.float32(1e-7), np.float32(1) - np.float32(1e-7))
+            log_p, log_q = np.log(p), np.log(1 - p)
+    return float(np.mean(-(t * log_p + (1 - t) * log_q)))
+
+
+def _bce_variants(halves, right) -> list:
+    """Known wrong cross-entropies of a loss that sums w * mean BCE(z, t) over `halves` [(name, z, t, w)]."""
+    def total(fn, only=None):
+        return sum(w * (fn(z, t) if only in (None, name) else right(z, t)) for name, z, t, w in halves)
+
+    def swapped(z, t):                   # BCE(input=t, target=z) = softplus(t) - t z
+        return float(np.mean(_softplus(t) - t * z))
+    out = [(total(swapped), "the cross-entropy's arguments are swapped: the scores are its input (logits), the "
+                            "0/1 labels its targets")]
+    if len(halves) > 1:
+        out += [(total(swapped, name), f"the cross-entropy's arguments are swapped for {name}: the scores are its "
+                                       "input (logits), the 0/1 labels its targets") for name, *_ in halves]
+    sigmoid = ("a sigmoid, then the cross-entropy of probabilities: at scores of -200 and 200 the float32 sigmoid "
+               "is exactly 0 or 1, and the log is {}; the cross-entropy from logits never forms the probability")
+    return out + [
+        (total(lambda z, t: _from_probabilities(z, t, "raw")),
+         "the cross-entropy treats the scores as probabilities (from_logits left out): D's scores are logits, any "
+         "real number; pass from_logits=True"),
+        (total(lambda z, t: _from_probabilities(z, t, "clamp")), sigmoid.format("clamped at -100")),
+        (total(lambda z, t: _from_probabilities(z, t, "clip")), sigmoid.format("taken of 1e-7 instead")),
+    ]
+
+
+def _constant_target(mode, z, grad, w, t):
+    """The one target other than t that every score's gradient implies, or None."""
+    implied = _implied_target(mode, z, grad, w)
+    if implied.size > 1 and np.ptp(implied) < 1e-3 and abs(float(implied.mean()) - t) > 1e-3:
+        return float(implied.mean())
+    return None
+
+
+def _judge_loss(replies, key, who: str, mode: str, got: float, want: float, variants, halves, missing_flags):
+    """One adversarial loss: its value, then each half's gradient [(name, z, t, w, gradient's reply name)].
+
+    The value alone can agree within its tolerance while the moderate scores' terms are wrong (scores of
+    +-200 dominate it); each score's gradient tells the terms apart, and the target it implies names a
+    loss towards another label."""
+    value_ok = bool(np.isclose(got, want, rtol=1e-4, atol=1e-6))
+    if not value_ok:
+        match(got, variants)
+    wrong = []
+    for flag, (name, z, t, w, grad_name) in zip(missing_flags, halves):
+        if flag:
+            if value_ok:
+                raise Mistake(f"{who}'s loss is right but no gradient reaches {name}: it is computed outside the "
+                              "framework's graph (numpy, .numpy(), .detach()?), so it could not train the networks")
+            continue
+        exp = _gradient(mode, z, t, w)
+        grad = get(replies, key, grad_name, exp.shape)
+        if not np.allclose(grad, exp, rtol=1e-3, atol=1e-7):
+            wrong.append((name, z, t, w, grad, exp))
+    targets = [(name, t, _constant_target(mode, z, grad, w, t)) for name, z, t, w, grad, exp in wrong]
+    if wrong and all(other is not None for *_, other in targets):
+        said = "; ".join(f"the target for {name} is {other:.3g} where it should be {t:g}" for name, t, other in targets)
+        raise Mistake(f"{who}'s {mode} loss: {said} (no label smoothing in this loss)")
+    if not value_ok:
+        text = f"{who}'s {mode} loss: expected {want:.6g}, got {got:.6g}"
+        if wrong and all(np.all(np.abs(z)[~np.isclose(grad, exp, rtol=1e-3, atol=1e-7)] >= EXTREME)
+                         for name, z, t, w, grad, exp in wrong):
+            text += (": its terms are right for the moderate scores and wrong only at scores of -200 or 200; " +
+                     ("compute the cross-entropy from the logits stably (the framework's loss from logits)"
+                      if mode == "bce" else "the loss must hold for any score (no clip or clamp)"))
+        elif wrong:
+            text += f"; its gradient for {wrong[0][0]} differs too: {differences(wrong[0][4], wrong[0][5], 1e-3, 1e-7)}"
+        raise Mistake(text)
+    if wrong:
+        name, z, t, w, grad, exp = wrong[0]
+        if np.abs(z).max() >= EXTREME:
+            raise Mistake(f"{who}'s loss is close to the expected {want:.6g} only because the scores of -200 and 200 "
+                          f"dominate its value: the terms of other scores are not right, as its gradient for {name} "
+                          f"shows: {differences(grad, exp, 1e-3, 1e-7)}")
+        raise Mistake(f"{who}'s loss is right but its gradient for {name} is not: {differences(grad, exp, 1e-3, 1e-7)}")
+
+
 def judge_adversarial(inputs, replies, key):
     mode = GAN_MODES[int(inputs["gan_mode"])]
     r, f = inputs["d_real"].astype(np.float64), inputs["d_fake"].astype(np.float64)
     n = f.size
+    right = lambda z, t: float(np.mean(_terms(mode, z, t)))  # noqa: E731
     g_got = _finite(replies, key, "g_loss", "G's loss")
     g_want = ref.generator_adversarial_loss(f, mode)
-    if not np.isclose(g_got, g_want, rtol=1e-4, atol=1e-6):
-        lsgan, bce = np.mean((f - 1) ** 2), np.mean(_softplus(-f))
-        match(g_got, [
-            (np.mean(f ** 2) if mode == "lsgan" else np.mean(_softplus(f)),
-             "G's target is 0, D's for fakes: G wants D to score its images as real, target 1"),
-            (bce if mode == "lsgan" else lsgan, f"gan_mode {mode!r} was asked but the loss is the "
-                                                 f"{'BCE' if mode == 'lsgan' else 'least-squares'} one"),
-            (-np.mean(_softplus(f)), "the saturating minimax form, log(1 - D(G(x))): G minimizes the "
-                                     "non-saturating -log D(G(x)) (BCE with target 1)"),
-            (np.mean(_softplus(-_sig(f))), "a sigmoid applied twice: the scores are logits, and the BCE from logits "
-                                           "applies its own sigmoid"),
-            (np.mean((_sig(f) - 1) ** 2), "a sigmoid on the scores before the least-squares loss: LSGAN compares "
-                                          "the raw scores with 1"),
-            (np.mean(np.abs(f - 1)), "the absolute error |D(G(x)) - 1|: LSGAN squares it"),
-            (n * g_want, "summed over the scores instead of averaged"),
-            (0.5 * g_want, "G's loss is halved: only D's loss has the 1/2"),
-        ])
-        raise Mistake(f"G's {mode} loss: expected {g_want:.6g}, got {g_got:.6g}")
+    _judge_loss(replies, key, "G", mode, g_got, g_want, [
+        (np.mean(f ** 2) if mode == "lsgan" else np.mean(_softplus(f)),
+         "G's target is 0, D's for fakes: G wants D to score its images as real, target 1"),
+        (np.mean(_softplus(-f)) if mode == "lsgan" else np.mean((f - 1) ** 2),
+         f"gan_mode {mode!r} was asked but the loss is the {'BCE' if mode == 'lsgan' else 'least-squares'} one"),
+        (-np.mean(_softplus(f)), "the saturating minimax form, log(1 - D(G(x))): G minimizes the "
+                                 "non-saturating -log D(G(x)) (BCE with target 1)"),
+        (np.mean(_softplus(-_sig(f))), "a sigmoid applied twice: the scores are logits, and the BCE from logits "
+                                       "applies its own sigmoid"),
+        (np.mean((_sig(f) - 1) ** 2), "a sigmoid on the scores before the least-squares loss: LSGAN compares "
+                                      "the raw scores with 1"),
+        (np.mean(np.abs(f - 1)), "the absolute error |D(G(x)) - 1|: LSGAN squares it"),
+        (n * g_want, "summed over the scores instead of averaged"),
+        (0.5 * g_want, "G's loss is halved: only D's loss has the 1/2"),
+        *(_bce_variants([("d_fake", f, 1.0, 1.0)], right) if mode == "bce" else []),
+    ], [("d_fake", f, 1.0, 1.0, "g_grad")], get(replies, key, "missing", (1,)))
     d_got = _finite(replies, key, "d_loss", "D's loss")
     d_want = ref.discriminator_loss(r, f, mode)
-    if not np.isclose(d_got, d_want, rtol=1e-4, atol=1e-6):
-        if mode == "lsgan":
-            swapped, real, fake = 0.5 * (np.mean(r ** 2) + np.mean((f - 1) ** 2)), np.mean((r - 1) ** 2), np.mean(f ** 2)
-            other = ref.discriminator_loss(r, f, "bce")
-        else:
-            swapped, real, fake = 0.5 * (np.mean(_softplus(r)) + np.mean(_softplus(-f))), np.mean(_softplus(-r)), \
-                np.mean(_softplus(f))
-            other = ref.discriminator_loss(r, f, "lsgan")
-        match(d_got, [
-            (2 * d_want, "D's loss is not halved: the paper divides it by 2 to slow D down relative to G"),
-            (swapped, "D's targets are swapped: real scores go towards 1, fake ones towards 0"),
-            (2 * swapped, "D's targets are swapped (real towards 1, fakes towards 0) and the 1/2 is missing"),
-            (0.5 * real, "only the real half: D's loss adds loss(D(y), 1) and loss(D(G(x)), 0)"),
-            (0.5 * fake, "only the fake half: D's loss adds loss(D(y), 1) and loss(D(G(x)), 0)"),
-            (other, f"gan_mode {mode!r} was asked but the loss is the other one"),
-            (0.5 * (np.mean(_softplus(-_sig(r))) + np.mean(_softplus(_sig(f)))),
-             "a sigmoid applied twice: the scores are logits, and the BCE from logits applies its own sigmoid"),
-            (0.5 * (np.mean((_sig(r) - 1) ** 2) + np.mean(_sig(f) ** 2)),
-             "a sigmoid on the scores before the least-squares loss: LSGAN compares the raw scores"),
-        ])
-        raise Mistake(f"D's {mode} loss: expected {d_want:.6g}, got {d_got:.6g}")
-    if mode == "lsgan":
-        g_grad, real_grad, fake_grad = 2 * (f - 1) / n, (r - 1) / r.size, f / n
-    else:
-        g_grad, real_grad, fake_grad = (_sig(f) - 1) / n, 0.5 * (_sig(r) - 1) / r.size, 0.5 * _sig(f) / n
-    check_gradient(replies, key, {"d_fake (G's loss)": ("g_grad", g_grad)}, "G")
-    missing = get(replies, key, "d_missing", (2,))
-    for flag, name, grad_name, exp in zip(missing, ("d_real", "d_fake"), ("d_grad_real", "d_grad_fake"),
-                                          (real_grad, fake_grad)):
-        if flag:
-            raise Mistake(f"D's loss is right but no gradient reaches {name}: computed outside the framework's graph")
-        got = get(replies, key, grad_name, exp.shape)
-        if not np.allclose(got, exp, rtol=1e-3, atol=1e-7):
-            raise Mistake(f"D's loss is right but its gradient for {name} is not: {differences(got, exp, 1e-3, 1e-7)}")
+    swapped, real, fake = 0.5 * (right(r, 0.0) + right(f, 1.0)), right(r, 1.0), right(f, 0.0)
+    _judge_loss(replies, key, "D", mode, d_got, d_want, [
+        (2 * d_want, "D's loss is not halved: the paper divides it by 2 to slow D down relative to G"),
+        (swapped, "D's targets are swapped: real scores go towards 1, fake ones towards 0"),
+        (2 * swapped, "D's targets are swapped (real towards 1, fakes towards 0) and the 1/2 is missing"),
+        (0.5 * real, "only the real half: D's loss adds loss(D(y), 1) and loss(D(G(x)), 0)"),
+        (0.5 * fake, "only the fake half: D's loss adds loss(D(y), 1) and loss(D(G(x)), 0)"),
+        (ref.discriminator_loss(r, f, "bce" if mode == "lsgan" else "lsgan"),
+         f"gan_mode {mode!r} was asked but the loss is the other one"),
+        (0.5 * (np.mean(_softplus(-_sig(r))) + np.mean(_softplus(_sig(f)))),
+         "a sigmoid applied twice: the scores are logits, and the BCE from logits applies its own sigmoid"),
+        (0.5 * (np.mean((_sig(r) - 1) ** 2) + np.mean(_sig(f) ** 2)),
+         "a sigmoid on the scores before the least-squares loss: LSGAN compares the raw scores"),
+        *(_bce_variants([("d_real", r, 1.0, 0.5), ("d_fake", f, 0.0, 0.5)], right) if mode == "bce" else []),
+    ], [("d_real", r, 1.0, 0.5, "d_grad_real"), ("d_fake", f, 0.0, 0.5, "d_grad_fake")],
+        get(replies, key, "d_missing", (2,)))
     _dtype(replies, key)
     return None
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..weights import as_numpy, assign
+from .judging import shapes_from_table, unflatten
+from .probing import shape_table
 
 MAX_DIMS = 6
 INPUT_OF = "the input of "
@@ -155,19 +157,12 @@ def shapes_table(groups) -> np.ndarray:
 def pack(arrays) -> tuple[np.ndarray, np.ndarray]:
     """A list of arrays as (flat float32, shapes table) for the wire."""
     flat = np.concatenate([np.asarray(a, np.float32).ravel() for a in arrays]) if arrays else np.zeros(0, np.float32)
-    table = np.array([[a.ndim, *a.shape, *[0] * (MAX_DIMS - a.ndim)] for a in map(np.asarray, arrays)],
-                     np.int64).reshape(-1, 1 + MAX_DIMS)
-    return flat, table
+    return flat, shape_table(list(arrays), MAX_DIMS)
 
 
 def unpack(flat, table) -> list[np.ndarray]:
-    flat, out, pos = np.asarray(flat).ravel(), [], 0
-    for row in np.asarray(table, np.int64):
-        shape = tuple(int(d) for d in row[1:1 + int(row[0])])
-        n = int(np.prod(shape))
-        out.append(flat[pos:pos + n].reshape(shape))
-        pos += n
-    return out
+    """`pack`'s arrays again (`judging.unflatten` by the table's shapes)."""
+    return unflatten(flat, shapes_from_table(table), "the packed arrays")
 
 
 def _aligned(groups, structure) -> list:

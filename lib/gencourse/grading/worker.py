@@ -29,6 +29,7 @@ import traceback
 
 import numpy as np
 
+from ..weights import as_numpy
 from .sandbox.confine import confine, refusal
 
 # Bound before any student code runs, so that monkeypatching numpy, builtins or
@@ -39,7 +40,6 @@ _replace = os.replace
 _makedirs = os.makedirs
 _getpid = os.getpid
 _exit = os._exit
-_asarray = np.asarray
 _frombuffer = np.frombuffer
 _dtype = np.dtype
 _BUILTINS = dict(vars(builtins))
@@ -52,8 +52,6 @@ def restore_builtins() -> None:
         del d[k]
     d.update(_BUILTINS)
 _escape = json.encoder.encode_basestring_ascii
-_hasattr = builtins.hasattr
-_callable = builtins.callable
 _getattr = builtins.getattr
 _isinstance = builtins.isinstance
 _str = builtins.str
@@ -149,17 +147,8 @@ def describe_exception(e: BaseException) -> str:
 
 
 def to_numeric_array(value, name: str) -> np.ndarray:
-    """np.asarray of a probe output (framework tensors included); numbers only, never objects."""
-    v = value
-    for attr in ("detach", "cpu"):                      # torch tensors
-        if _hasattr(v, attr) and _callable(_getattr(v, attr)) and _type(v).__module__.startswith("torch"):
-            v = _getattr(v, attr)()
-    if _hasattr(v, "numpy") and _callable(v.numpy) and not _isinstance(v, np.ndarray):
-        try:
-            v = v.numpy()                               # tensorflow / torch
-        except Exception:
-            pass
-    a = _asarray(v)
+    """A probe output as an array (`weights.as_numpy`); numbers only, never objects."""
+    a = as_numpy(value)
     if a.dtype.kind not in NUMERIC_KINDS:
         raise TypeError(f"the output {name!r} is not numeric (dtype {a.dtype}, from {_type(value).__name__}); "
                         "return numbers, a numpy array or a tensor")

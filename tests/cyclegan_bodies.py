@@ -195,6 +195,8 @@ ADVERSARIAL = {
                           "return -nn.functional.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))"},
         "unstable": {0: "if gan_mode == 'lsgan':\n    return torch.mean((d_fake - 1.0) ** 2)\n"
                         "return -torch.mean(torch.log(torch.sigmoid(d_fake)))"},
+        "args_swapped": {0: "if gan_mode == 'lsgan':\n    return torch.mean((d_fake - 1.0) ** 2)\n"
+                            "return nn.functional.binary_cross_entropy_with_logits(torch.ones_like(d_fake), d_fake)"},
         "other_style": {0: "target = torch.ones_like(d_fake)\n"
                            "loss = nn.MSELoss() if gan_mode == 'lsgan' else nn.BCEWithLogitsLoss()\n"
                            "return loss(d_fake, target)",
@@ -216,6 +218,8 @@ ADVERSARIAL = {
                           "return -ops.mean(ops.binary_crossentropy(ops.zeros_like(d_fake), d_fake, from_logits=True))"},
         "unstable": {0: "if gan_mode == 'lsgan':\n    return ops.mean(ops.square(d_fake - 1.0))\n"
                         "return -ops.mean(ops.log(ops.sigmoid(d_fake)))"},
+        "args_swapped": {0: "if gan_mode == 'lsgan':\n    return ops.mean(ops.square(d_fake - 1.0))\n"
+                            "return ops.mean(ops.binary_crossentropy(d_fake, ops.ones_like(d_fake), from_logits=True))"},
         "other_style": {0: "loss = keras.losses.MeanSquaredError() if gan_mode == 'lsgan' else "
                            "keras.losses.BinaryCrossentropy(from_logits=True)\n"
                            "return loss(ops.ones_like(d_fake), d_fake)",

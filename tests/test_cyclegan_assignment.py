@@ -255,7 +255,9 @@ PLANTS = {
             "training_step": {"torch": "not_frozen", "tf": "no_identity"}},
            {D_NET: "a normalization where the reference has none", D_NET_H: "a normalization where the reference has none",
             ADV_H: "not computed from the logits stably"}),
-    "p6": ({"training_step": {"torch": "accumulates", "tf": "swapped_d"}, "generator": {"tf": "same_padding"}}, {}),
+    "p6": ({"training_step": {"torch": "accumulates", "tf": "swapped_d"}, "generator": {"tf": "same_padding"},
+            "adversarial": "args_swapped"},
+           {BCE: "arguments are swapped", ADV_H: "arguments are swapped"}),
 }
 TRACK_HINTS = {   # what differs per track: the step plants, and Keras' default initialization (larger scores)
     ("p4", "torch"): {STEP: "reached back through the fakes", STEP_H: "reached back through the fakes"},

@@ -204,8 +204,10 @@ CYCLE_BODIES = {
     },
 }
 IDENTITY_BODIES = {
-    "torch": {"weight": "return lambda_identity * (same - real).abs().mean()"},
-    "tf": {"weight": "return lambda_identity * ops.mean(ops.abs(same - real))"},
+    "torch": {"weight": "return lambda_identity * (same - real).abs().mean()",
+              "l2": "return lambda_identity * lambda_cycle * ((same - real) ** 2).mean()"},
+    "tf": {"weight": "return lambda_identity * ops.mean(ops.abs(same - real))",
+           "l2": "return lambda_identity * lambda_cycle * ops.mean(ops.square(same - real))"},
 }
 T = {"cycle_loss": CYCLE_BODIES, "identity_loss": IDENTITY_BODIES, "discriminator": bodies.DISCRIMINATOR,
      "generator": bodies.GENERATOR, "adversarial": bodies.ADVERSARIAL, "semantic_loss": bodies.SEMANTIC,
@@ -224,9 +226,10 @@ PLANTS = {
             BCE: "a sigmoid applied twice", ADV_H: "a sigmoid applied twice",
             SEM: "a softmax applied twice", SEM_H: "a softmax applied twice",
             STEP: "not the history pool's answer", STEP_H: "not the history pool's answer"}),
-    "p2": ({"cycle_loss": "no_lambda", "discriminator": "small_field", "generator": "affine",
+    "p2": ({"cycle_loss": "no_lambda", "identity_loss": "l2", "discriminator": "small_field", "generator": "affine",
             "adversarial": "targets_swapped", "semantic_loss": "no_weight", "training_step": "no_identity"},
-           {CYCLE: "lambda_cycle is missing", CYCLE_H: "lambda_cycle is missing", MAPS: "map sizes",
+           {CYCLE: "lambda_cycle is missing", CYCLE_H: "lambda_cycle is missing", IDENTITY: "L2 instead of L1",
+            IDENTITY_H: "L2 instead of L1", MAPS: "map sizes",
             MAPS_H: "map sizes", FIELD: "pixels wide", FIELD_H: "pixels wide", PARAMS: "parameters",
             PARAMS_H: "parameters", D_NET: "weights do not fit", D_NET_H: "weights do not fit",
             G_PARAMS: "affine parameters", G_NET: "normalizations with affine parameters",

@@ -136,6 +136,8 @@ def test_map_and_field_judges():
     everything = {"k": Reply(arrays={"rows": np.ones(96), "cols": np.ones(96), "switched": np.array(3)})}
     with pytest.raises(cc.Mistake, match="every pixel"):
         cc.judge_field(field.inputs, everything, "k")
+    with pytest.raises(cc.Mistake, match=r"shape \[1, 1\]: it has no unit \(5, 5\)"):
+        cc.judge_field(field.inputs, {"k": Reply(arrays={"no_unit": np.array([1.0, 1.0])})}, "k")
     narrow = np.zeros(96)
     narrow[20:66] = 1
     with pytest.raises(cc.Mistake, match="46 pixels wide"):

@@ -12,6 +12,7 @@ arrays over the wire as one flat array and a table of shapes.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,6 +89,27 @@ def _trace_torch(net, x) -> Trace:
     return Trace([(n, w) for n, w in seen.items() if w], outputs, finals[0], flow, weighted, finals)
 
 
+def _snake(class_name: str) -> str:
+    """Keras' automatic layer name for a class (Conv2D -> conv2d, ReflectionPadding2D -> reflection_padding2d)."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", re.sub(r"\W+", "", class_name))
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _stable_names(layers) -> dict:
+    """Each layer's name, with Keras' automatic ones (conv2d_76: a count over the whole process) numbered
+    within this network instead, as a fresh session would number them: a report must not depend on how many
+    networks the process built before."""
+    out, count = {}, {}
+    for layer in layers:
+        base = _snake(type(layer).__name__)
+        if re.fullmatch(rf"{re.escape(base)}(_\d+)?", layer.name):
+            k = count[base] = count.get(base, -1) + 1
+            out[id(layer)] = base if k == 0 else f"{base}_{k}"
+        else:
+            out[id(layer)] = layer.name
+    return out
+
+
 def _trace_keras(net, x) -> Trace:
     """Keras: every leaf layer's (and every layer with weights of its own) `call` wrapped for one run,
     functional and subclassed models alike (Layer.__call__ looks `call` up on the instance)."""
@@ -96,13 +118,14 @@ def _trace_keras(net, x) -> Trace:
     layers = [layer for layer in net._flatten_layers(include_self=True, recursive=True)
               if type(layer).__name__ != "InputLayer"]
     seen, outputs, flow, weighted = {}, [], [], []
+    names = _stable_names(layers)
 
     def own(layer):
         inner = {id(v) for sub in layer._flatten_layers(include_self=False, recursive=True) for v in sub.weights}
         return [v for v in layer.weights if id(v) not in inner]
 
     def wrap(layer, mine):
-        call = layer.call
+        call, name = layer.call, names[id(layer)]
 
         def recorded(*args, **kwargs):
             out = call(*args, **kwargs)
@@ -110,14 +133,14 @@ def _trace_keras(net, x) -> Trace:
                 flow.append(np.asarray(args[0], np.float64))
             if hasattr(out, "shape") and not isinstance(out, (list, tuple)):
                 value = np.asarray(out, np.float64)
-                outputs.append((layer.name, value))
+                outputs.append((name, value))
                 flow.append(value)
-                if layer.name not in seen:
-                    seen[layer.name] = mine
+                if name not in seen:
+                    seen[name] = mine
                     if mine:
                         weighted.append(value)
-            elif layer.name not in seen:
-                seen[layer.name] = mine
+            elif name not in seen:
+                seen[name] = mine
             return out
         layer.call = recorded
 

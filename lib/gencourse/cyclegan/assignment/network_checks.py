@@ -96,6 +96,10 @@ def judge_field(inputs, replies, key):
     first = start + unit * jump
     expected = np.zeros(size, bool)
     expected[max(first, 0):first + field] = True
+    shape = ok_reply(replies, key).arrays.get("no_unit")
+    if shape is not None:
+        raise Mistake(f"the output has shape {[int(d) for d in np.ravel(shape)]}: it has no unit ({unit}, {unit}) for "
+                      f"a {size}x{size} input; a PatchGAN gives a map of scores [N, H, W, 1], one per patch")
     for axis in ("rows", "cols"):
         got = get(replies, key, axis, (size,)) > 0
         if np.array_equal(got, expected):

@@ -2,7 +2,8 @@
 
 Each judge compares the student's value with gencourse.reference.cyclegan on seeded inputs, names a known
 wrong answer only when the value equals it, and then checks the gradient the probe sent back and the
-contract the TODO text states (one float32 scalar, finite).
+contract the TODO text states (one float32 scalar, finite). The adversarial losses also read each score's
+gradient, which a value dominated by scores of +-200 cannot replace.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ which share nothing with the package. The first iterations (model building,
 tracing, XLA's compile in the TF track) are timed apart as "start". The ratio is
 plain s/it over the track's, the same framework's: above 1 the package is faster.
 
-Usage: python benchmarks/cyclegan.py [--settings 128,digits] [--iterations 5] [--rounds 2]
+Usage: python benchmarks/cyclegan.py [--settings 128,digits] [--iterations 5] [--rounds 2] [--threads 1]
                                      [--implementations plain-torch,torch,plain-keras,tf]
 """
 
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -40,6 +41,8 @@ SETTINGS = {
 }
 IMPLEMENTATIONS = ("plain-torch", "torch", "plain-keras", "tf")
 PLAIN_OF = {"torch": "plain-torch", "tf": "plain-keras"}
+# Every framework's thread pools, set alike in each measured process (--threads).
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 
 
 def build(implementation: str, s: dict):
@@ -72,19 +75,22 @@ def measure(implementation: str, setting: str, iterations: int, warmup: int = 2)
     for _ in range(warmup):
         trainer.train_step(batch(), batch())
     start = time.perf_counter() - t0
-    times = []
+    times, cpu = [], []
     for _ in range(iterations):
         a, b = batch(), batch()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         trainer.train_step(a, b)
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     return {"implementation": implementation, "setting": setting, "s_per_it": float(np.median(times)),
+            "cpu_s_per_it": float(np.median(cpu)),
             "start_s": start, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def run_one(implementation: str, setting: str, iterations: int) -> dict | None:
+def run_one(implementation: str, setting: str, iterations: int, threads: int) -> dict | None:
+    env = {**os.environ, **{k: str(threads) for k in THREAD_VARS}}
     done = subprocess.run([sys.executable, __file__, "--one", f"{implementation},{setting}",
-                           "--iterations", str(iterations)], capture_output=True, text=True)
+                           "--iterations", str(iterations)], capture_output=True, text=True, env=env)
     if done.returncode:
         print(f"{implementation} {setting}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
         return None
@@ -98,6 +104,8 @@ def main() -> None:
                    help="comma-separated: plain-torch, torch, plain-keras, tf")
     p.add_argument("--iterations", type=int, default=5, help="timed iterations per process (median)")
     p.add_argument("--rounds", type=int, default=2, help="processes per implementation, interleaved")
+    p.add_argument("--threads", type=int, default=1, help="threads of each framework's pools (one: the CPU "
+                   "time is one core's, and five measurements can share two cores fairly)")
     p.add_argument("--one", help=argparse.SUPPRESS)    # implementation,setting: run one, print JSON
     args = p.parse_args()
     if args.one:
@@ -115,14 +123,15 @@ def main() -> None:
     for setting in settings:
         for round_ in range(args.rounds):
             for impl in impls:
-                r = run_one(impl, setting, args.iterations)
+                r = run_one(impl, setting, args.iterations, args.threads)
                 if r is None:
                     continue
                 print(f"  {setting} {impl} round {round_ + 1}: {r['s_per_it']:.3f} s/it", file=sys.stderr)
                 rows.setdefault((setting, impl), []).append(r)
     print(f"\nCycleGAN, one training iteration (G, F, D_A, D_B), CPU; median of {args.iterations} "
-          f"iterations, best of {args.rounds} interleaved processes")
-    print(f"{'setting':>7} {'implementation':14} {'s/it':>7} {'vs plain':>9} {'start s':>8} {'peak MB':>8}")
+          f"iterations, best of {args.rounds} interleaved processes (wall and CPU time each)")
+    print(f"{'setting':>7} {'implementation':14} {'s/it':>7} {'vs plain':>9} {'cpu s/it':>9} {'vs plain':>9} "
+          f"{'start s':>8} {'peak MB':>8}")
     for setting in settings:
         best = {impl: min(rs, key=lambda r: r["s_per_it"]) for (st, impl), rs in rows.items() if st == setting}
         for impl in impls:
@@ -130,7 +139,11 @@ def main() -> None:
                 continue
             r, plain = best[impl], best.get(PLAIN_OF.get(impl, ""))
             ratio = f"{plain['s_per_it'] / r['s_per_it']:.2f}x" if plain else ""
-            print(f"{setting:>7} {impl:14} {r['s_per_it']:7.3f} {ratio:>9} {r['start_s']:8.1f} {r['peak_mb']:8.0f}")
+            cpu = min(x["cpu_s_per_it"] for x in rows[(setting, impl)])
+            plain_cpu = min(x["cpu_s_per_it"] for x in rows[(setting, PLAIN_OF[impl])]) if plain else None
+            cpu_ratio = f"{plain_cpu / cpu:.2f}x" if plain else ""
+            print(f"{setting:>7} {impl:14} {r['s_per_it']:7.3f} {ratio:>9} {cpu:9.3f} {cpu_ratio:>9} "
+                  f"{r['start_s']:8.1f} {r['peak_mb']:8.0f}")
 
 
 if __name__ == "__main__":

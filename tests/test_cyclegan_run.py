@@ -161,6 +161,19 @@ def test_tf_checkpoint_restores_weights_optimizers_and_pools(tmp_path):
         assert l2[k] == pytest.approx(l1[k], rel=1e-5), k
 
 
+def test_tf_steps_use_xla_on_the_cpu_only_for_small_images():
+    """XLA's compiled step is the faster one at the digits size and the slower one at 128² on the CPU
+    (benchmarks/cyclegan.py): the default follows the image size, and jit= still decides."""
+    pytest.importorskip("tensorflow")
+    from gencourse.cyclegan.tf_track import XLA_CPU_MAX_SIZE, TFCycleGAN
+
+    small = dict(TINY, image_size=XLA_CPU_MAX_SIZE)
+    large = dict(TINY, image_size=2 * XLA_CPU_MAX_SIZE)
+    assert TFCycleGAN(CycleGANConfig(**small), "cpu").jit
+    assert not TFCycleGAN(CycleGANConfig(**large), "cpu").jit
+    assert TFCycleGAN(CycleGANConfig(**large), "cpu", jit=True).jit
+
+
 # ---------------------------------------------------------------- runs
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,8 @@ from . import tf_models as km  # noqa: E402
 from .common import CycleGANConfig, ImagePool, generator_terms  # noqa: E402
 
 NETS = ("G", "F", "D_A", "D_B")
+# The largest image side at which the CPU steps run under XLA by default (see _default_jit).
+XLA_CPU_MAX_SIZE = 64
 
 
 class HistoryPool:
@@ -49,10 +51,7 @@ class TFCycleGAN:
                  jit: bool | None = None):
         self.config, self.parts = config, dict(parts or {})
         self.strategy = tf_strategy(device)
-        # XLA: 1.2 instead of 2.0 s per digits iteration on 2 CPU cores, after a compile of
-        # about a minute; on by default with one replica (strategy.run under XLA is not
-        # supported across replicas).
-        jit = self.strategy.num_replicas_in_sync == 1 if jit is None else jit
+        self.jit = self._default_jit(config, device) if jit is None else jit
         keras.utils.set_random_seed(config.seed)
         c = config.channels
         make_d = self.parts.get("PatchDiscriminator", km.build_patch_discriminator)
@@ -77,10 +76,21 @@ class TFCycleGAN:
         self.pool_b = ImagePool(config.pool_size, seed=config.seed * 2 + 1)
         self.classifiers = {}
         self._g_step = tf.function(
-            lambda a, b, la, lb: self.strategy.run(self._generator_step, (a, b, la, lb)), jit_compile=jit)
+            lambda a, b, la, lb: self.strategy.run(self._generator_step, (a, b, la, lb)), jit_compile=self.jit)
         self._d_step = tf.function(
             lambda a, b, fa, fb: self.strategy.run(self._discriminator_step, (a, b, fa, fb)),
-            jit_compile=jit)
+            jit_compile=self.jit)
+
+    def _default_jit(self, config: CycleGANConfig, device: str) -> bool:
+        """XLA for the steps? Not across replicas (strategy.run under XLA is not supported there).
+        On the CPU only for small images: measured with benchmarks/cyclegan.py (docs/results.md), the
+        XLA step ran at 0.78x of plain tf.function's speed at 128² and at 0.95x (against 0.92x without
+        XLA) at the digits size, where its compile (20-25 s on an idle 2-core machine) is paid once.
+        Accelerators keep XLA (not measured here)."""
+        if self.strategy.num_replicas_in_sync != 1:
+            return False
+        on_cpu = device == "cpu" or not tf.config.list_physical_devices("GPU")
+        return not on_cpu or config.image_size <= XLA_CPU_MAX_SIZE
 
     def _part(self, name):
         return self.parts.get(name, getattr(km, name))

@@ -29,6 +29,22 @@ def checks(assignment) -> list:
                                 sc.truncation_case(163, 1, 10, 3, 0.3, 1)],
                       sc.judge_truncation, prefix="hidden/truncation", **hidden),
         *gan_checks(assignment),
+        *generator_checks(assignment),
+    ]
+
+
+def generator_checks(assignment) -> list:
+    """Hidden checks of the whole generator: a batch of one, mixing at the first layer, no truncation cutoff."""
+    from gencourse.stylegan.assignment import generator_checks as gc
+
+    hidden, track = dict(visible=False), assignment.track.replace("fast", "")
+    return [
+        sc.make_check("Generator (hidden): a batch of one, other latents and noise", "generator", 1,
+                      "generator_net", lambda: [gc.network_case(track, 131, 1)], gc.judge_network_of(track),
+                      prefix="hidden/generator", **hidden),
+        sc.make_check("Generator (hidden): crossover 1, psi 0.3 on every layer", "generator", 1, "generator_styles",
+                      lambda: [gc.styles_case(132, 2, 1, 0.3, None)], gc.judge_styles_of(track),
+                      prefix="hidden/generator_styles", **hidden),
     ]
 
 

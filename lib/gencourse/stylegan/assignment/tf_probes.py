@@ -18,6 +18,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from ...grading.probing import keeping, part, plain, reseeded, scalar, shape_table, substituted  # noqa: E402
+from . import common_probes as cp  # noqa: E402
 from .common_probes import frechet, losses, shipped  # noqa: E402, F401 (frechet: a probe)
 
 
@@ -192,6 +193,20 @@ def d_objective(ns, reals, fakes, a, c, b, gamma):
         value = part(ns, "discriminator_objective")(QuadraticD(a, c, b), _images(reals), _images(fakes),
                                                     scalar(gamma, float))
     return {"objective": plain(value)}
+
+
+# --------------------------------------------------------------------- the student's whole generator (generator_checks)
+
+def generator_net(ns, z, noise_seed, weights_flat, weights_table, structure):
+    return cp.generator_network(ns, "tf", z, noise_seed, weights_flat, weights_table, structure)
+
+
+def generator_styles(ns, z, z2, crossover, psi, cutoff, noise_seed):
+    return cp.generator_styles(ns, "tf", z, z2, crossover, psi, cutoff, noise_seed)
+
+
+def generator_draw(ns, z, noise_seed):
+    return cp.generator_draw(ns, "tf", z, noise_seed)
 
 
 reseeded(globals())   # every probe above starts from the same random state in every run

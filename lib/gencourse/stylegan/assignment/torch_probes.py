@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ...grading.probing import keeping, part, plain, reseeded, scalar, shape_table, substituted
+from . import common_probes as cp
 from .common_probes import frechet, losses, shipped  # noqa: F401 (frechet: a probe)
 
 
@@ -201,6 +202,20 @@ def d_objective(ns, reals, fakes, a, c, b, gamma):
         value = part(ns, "discriminator_objective")(QuadraticD(a, c, b), _images(reals), _images(fakes),
                                                     scalar(gamma, float))
     return {"objective": plain(value)}
+
+
+# --------------------------------------------------------------------- the student's whole generator (generator_checks)
+
+def generator_net(ns, z, noise_seed, weights_flat, weights_table, structure):
+    return cp.generator_network(ns, "torch", z, noise_seed, weights_flat, weights_table, structure)
+
+
+def generator_styles(ns, z, z2, crossover, psi, cutoff, noise_seed):
+    return cp.generator_styles(ns, "torch", z, z2, crossover, psi, cutoff, noise_seed)
+
+
+def generator_draw(ns, z, noise_seed):
+    return cp.generator_draw(ns, "torch", z, noise_seed)
 
 
 reseeded(globals())   # every probe above starts from the same random state in every run

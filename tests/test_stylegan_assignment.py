@@ -32,9 +32,9 @@ TRACKS = ("tf", "torch")
 QUICK_ENV = {"GENCOURSE_SAMPLES": "200", **{k: "1" for k in (
     "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")}}
 SHIPPED = "Your AdaIN and noise in the shipped generator: it draws digits (Fréchet distance)"
-POINTS = 51         # autograded: 21 of the first release, and the equalized layer, the mapping network,
-#                     the losses with R1, the Fréchet distance and the generator (4 + 5 + 6 + 4 + 11)
-ANSWERS = ("mapping_answer", "adain_answer", "mixing_answer", "truncation_answer", "fid_answer")
+POINTS = 56         # autograded: 21 of the first release, and the equalized layer, the mapping network,
+#                     the losses with R1, the Fréchet distance, the generator and editing (4 + 5 + 6 + 4 + 11 + 5)
+ANSWERS = ("mapping_answer", "adain_answer", "editing_answer", "mixing_answer", "truncation_answer", "fid_answer")
 
 
 def source(track: str) -> Path:
@@ -145,6 +145,27 @@ def test_noise_judges():
         sc.judge_noise_init(case.inputs, _reply(sizes=[1], values=np.zeros(1), y=x), "k")
     with pytest.raises(sc.Mistake, match="scale is not applied"):
         sc.judge_noise_given(case.inputs, _reply(y=x + case.inputs["noise"]), "k")
+
+
+def test_generator_oracle_is_the_package_generator():
+    """The numpy oracle of the Generator checks draws what the package's torch generator draws with the shipped
+    weights (mixed and truncated), and lists its weights in the order the package's layers run."""
+    import torch
+
+    from gencourse.grading.networks import trusted_network
+    from gencourse.stylegan.assignment import generator_checks as gc, generator_oracle as oracle
+    from gencourse.stylegan.plugging import drive_inputs, driven
+
+    z, *noise = drive_inputs("torch", np.random.default_rng(3).standard_normal((2, 64)), 4)
+    z2 = np.random.default_rng(4).standard_normal((2, 64)).astype(np.float32)
+    with torch.no_grad():
+        want = gc.trusted("torch")(torch.from_numpy(z), z2=torch.from_numpy(z2), crossover=5, psi=0.5, cutoff=3,
+                                   noise=[torch.from_numpy(a) for a in noise]).numpy()
+    got, _ = oracle.run("torch", z, noise, z2=z2, crossover=5, psi=0.5, cutoff=3)
+    assert np.abs(got - want).max() < 1e-4
+    traced = trusted_network(driven(gc.trusted("torch"), "torch"), [z, *noise])
+    assert [w.shape for w in traced.weights] == [w.shape for _, ws in oracle.groups("torch") for w in ws]
+    assert all(np.array_equal(a, b) for a, b in zip(traced.weights, [w for _, ws in oracle.groups("torch") for w in ws]))
 
 
 # ----------------------------------------------------------------------------- graded through the isolated grader
@@ -459,13 +480,37 @@ GENERATOR_PLANTS = {
                       GEN_STY_H: "differ from StyleGAN's"}),
     "p3": ("mix_swapped", {GEN_STY: "latents are swapped", GEN_STY_H: "latents are swapped"}),
     "p4": ("no_truncation", {GEN_STY: "no truncation", GEN_STY_H: "no truncation"}),
-    "p5": ("noise_ignored", {GEN_NET: "changes from one run to the next", GEN_NET_H: "changes from one run to the next",
+    "p5": ("noise_ignored", {GEN_NET: "departs from it at the reference's layer 'styled layer 0 noise'",
+                             GEN_NET_H: "departs from it at the reference's layer 'styled layer 0 noise'",
                              GEN_STY: "differ from StyleGAN's", GEN_STY_H: "differ from StyleGAN's"}),
+}
+FIND = "find_direction: the top quantile's mean code minus the bottom quantile's"
+FIND_H = "find_direction (hidden): 7 codes, quantile 0.1 (one sample a side), quantile 0.5"
+CLASS = "class_direction: the mean code of one digit minus the others'"
+CLASS_H = "class_direction (hidden): three samples of the digit (None), target 0"
+SPLIT = "order = np.argsort(values)\nk = max(1, int(len(values) * quantile))\n"
+CLASS_HEAD = "hit = np.asarray(predicted) == target\n"
+# the editing cell's mistakes (numpy, the same in both tracks): {region: body}, {check: hint}
+EDITING_PLANTS = {
+    "p1": ({0: SPLIT + "return ws[order[:k]].mean(axis=0) - ws[order[-k:]].mean(axis=0)"},
+           {FIND: "sign is flipped", FIND_H: "sign is flipped"}),
+    "p2": ({0: "order = np.argsort(values)\nh = len(values) // 2\n"
+               "return ws[order[h:]].mean(axis=0) - ws[order[:h]].mean(axis=0)"},
+           {FIND: "split at the median", FIND_H: "with the largest attribute"}),
+    "p3": ({1: CLASS_HEAD + "if min(hit.sum(), (~hit).sum()) < 5:\n    return None\n"
+               "return ws[hit].mean(axis=0) - ws.mean(axis=0)"},
+           {CLASS: "minus the mean of all", CLASS_H: "minus the mean of all"}),
+    "p4": ({0: SPLIT + "return ws[order[-k:]].mean(axis=0) - ws.mean(axis=0)",
+            1: CLASS_HEAD + "return ws[hit].mean(axis=0) - ws[~hit].mean(axis=0)"},
+           {FIND: "minus the mean of all samples", FIND_H: "minus the mean of all samples",
+            CLASS_H: "return None when fewer"}),
 }
 for _id, (_kind, _hints) in GENERATOR_PLANTS.items():
     _bodies, _old_hints = NEW_PLANTS[_id]
-    NEW_PLANTS[_id] = ((lambda t, _b=_bodies, _k=_kind: {**_b(t), "generator": generator_body(t, _k)}),
-                       {**_old_hints, **_hints})
+    _editing, _editing_hints = EDITING_PLANTS.get(_id, ({}, {}))
+    NEW_PLANTS[_id] = ((lambda t, _b=_bodies, _k=_kind, _e=_editing: {**_b(t), "generator": generator_body(t, _k),
+                                                                       **({"editing": _e} if _e else {})}),
+                       {**_old_hints, **_hints, **_editing_hints})
 
 
 for _id, (_new, _hints) in NEW_PLANTS.items():

@@ -30,6 +30,22 @@ def checks(assignment) -> list:
                       sc.judge_truncation, prefix="hidden/truncation", **hidden),
         *gan_checks(assignment),
         *generator_checks(assignment),
+        *editing_checks(),
+    ]
+
+
+def editing_checks() -> list:
+    """Hidden checks of the editing part: a quantile under one sample, too few samples of the digit."""
+    from gencourse.stylegan.assignment import editing_checks as ec
+
+    hidden = dict(visible=False)
+    return [
+        sc.make_check("find_direction (hidden): 7 codes, quantile 0.1 (one sample a side), quantile 0.5", "editing",
+                      1, "direction", [ec.direction_case(241, 7, 3, 0.1), ec.direction_case(242, 40, 9, 0.5)],
+                      ec.judge_direction, prefix="hidden/direction", **hidden),
+        sc.make_check("class_direction (hidden): three samples of the digit (None), target 0", "editing", 1,
+                      "class_direction", [ec.class_case(251, 60, 4, 7, few=True), ec.class_case(252, 80, 5, 0)],
+                      ec.judge_class_direction, prefix="hidden/class_direction", **hidden),
     ]
 
 

@@ -19,6 +19,8 @@ Parts (nbgrader grade_ids) and what judges them:
   synthesis, mapping, mixing and truncation) with the shipped weights loaded in run order: every
   layer against the package's, mixing and truncation inside it, the Fréchet distance of its digits
   (generator_checks);
+- `editing`: find_direction and class_direction, directions in W from labelled codes, against
+  gencourse.stylegan.editing (editing_checks);
 - `training` (the test cell after the parts): the shipped generator
   (stylegan/pretrained) with the student's AdaIN and noise in every layer draws
   digits in the worker; the grader scores them (Fréchet distance, its own
@@ -30,7 +32,7 @@ from __future__ import annotations
 from ...grading.contract import Assignment, per_track
 
 TRACKS = ("tf", "torch")
-PARTS = ["equalized", "mapping", "adain", "noise", "mixing", "truncation", "generator", "losses", "frechet"]
+PARTS = ["equalized", "mapping", "adain", "noise", "mixing", "truncation", "generator", "losses", "frechet", "editing"]
 
 
 def assignments() -> list[Assignment]:
@@ -38,4 +40,4 @@ def assignments() -> list[Assignment]:
 
     return per_track(__name__, "stylegan", TRACKS, PARTS, visible_checks, cpu_seconds=240, memory_mb=6144,
                      solution_modules=("gencourse.stylegan.{track}_models", "gencourse.reference.stylegan",
-                                       "gencourse.metrics.frechet"))
+                                       "gencourse.metrics.frechet", "gencourse.stylegan.editing"))

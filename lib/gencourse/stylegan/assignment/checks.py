@@ -17,6 +17,7 @@ from ...grading import (Case, Check, Mistake, close, differences, first_match, g
                         shapes_from_table, show)
 from ...reference import stylegan as ref
 from . import gan_checks as g
+from . import editing_checks as ec
 from . import generator_checks as gc
 
 TRAINING_PART = "training"
@@ -424,6 +425,11 @@ def visible_checks(track: str) -> list[Check]:
         make_check("frechet_distance: |mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2))", "frechet", 3, "frechet",
                    [g.frechet_case(101, 5), g.frechet_case(102, 6, rank=3), g.frechet_case(103, 4, same=True)],
                    g.judge_frechet),
+        make_check("find_direction: the top quantile's mean code minus the bottom quantile's", "editing", 2,
+                   "direction", [ec.direction_case(211, 200, 8, 0.25), ec.direction_case(212, 50, 5, 0.1)],
+                   ec.judge_direction),
+        make_check("class_direction: the mean code of one digit minus the others'", "editing", 1,
+                   "class_direction", [ec.class_case(221, 120, 6, 3)], ec.judge_class_direction),
         make_check("Your AdaIN and noise in the shipped generator: it draws digits (Fréchet distance)",
                    TRAINING_PART, 3, "pretrained", lambda: [shipped_case(VISIBLE_SHIPPED)],
                    judge_shipped(VISIBLE_SHIPPED), slow=True),

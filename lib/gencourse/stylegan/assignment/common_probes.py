@@ -143,3 +143,19 @@ def generator_draw(ns, track, z, noise_seed) -> dict:
     _, *noise = drive_inputs(track, z, scalar(noise_seed))
     return {"images": np.concatenate([run(z[i:i + 250], [a[i:i + 250] for a in noise])
                                       for i in range(0, len(z), 250)]).astype(np.float64)}
+
+
+# --------------------------------------------------------------------- editing in W (editing_checks)
+
+def direction(ns, ws, values, quantile) -> dict:
+    from ...grading.probing import part, scalar
+
+    got = part(ns, "find_direction")(np.array(ws), np.array(values), scalar(quantile, float))
+    return {"direction": np.asarray(got, np.float64)}
+
+
+def class_direction(ns, ws, predicted, target) -> dict:
+    from ...grading.probing import part, scalar
+
+    got = part(ns, "class_direction")(np.array(ws), np.array(predicted), scalar(target))
+    return {"none": np.array(float(got is None)), "direction": np.zeros(0) if got is None else np.asarray(got, np.float64)}

@@ -2,8 +2,8 @@
 
 The worker builds the student's `Generator(z_dim, w_dim, mapping_layers, channels)` at the shipped
 model's sizes (gencourse.stylegan.pretrained) and loads the shipped Gs's weights into it in the order
-its layers run (grading.tracing); the grader runs the package's generator with the same weights on
-the same latents and noise, and judges:
+its layers run (grading.tracing); the grader runs the shipped generator in numpy (generator_oracle:
+no framework in the grader's process) on the same latents and noise, and judges:
 
 - the network (the package's earlier parts, the equalized dense layer to truncate, in the student's
   namespace: these two checks judge the Generator cell alone, the parts have their own): every layer's output against the package's (grading.networks names the first that
@@ -21,6 +21,7 @@ from functools import lru_cache
 import numpy as np
 
 from ...grading import Case, Mistake, close, differences, first_match, ok_reply
+from . import generator_oracle as oracle
 
 N_DRAWN = 500
 
@@ -36,7 +37,7 @@ def student_args() -> tuple:
 
 @lru_cache(maxsize=2)
 def trusted(track: str):
-    """The package's generator holding the shipped weights (Gs), in the track's framework."""
+    """The package's generator holding the shipped weights (Gs), in the track's framework (the worker's)."""
     from .. import pretrained
 
     return pretrained.load(track).generator_ema
@@ -48,11 +49,14 @@ def _latents(seed: int, n: int) -> np.ndarray:
 
 @lru_cache(maxsize=8)
 def reference(track: str, seed: int, n: int):
-    """The package generator's run (grading.networks.Reference) on the latents and noise of `seed`."""
-    from ...grading.networks import trusted_network
-    from ..plugging import driven, drive_inputs
+    """The shipped generator's run (grading.networks.Reference) on the latents and noise of `seed`, computed
+    in numpy (generator_oracle): the grader loads no framework."""
+    from ...grading.networks import reference_from_arrays
+    from ..plugging import drive_inputs
 
-    return trusted_network(driven(trusted(track), track), drive_inputs(track, _latents(seed, n), seed))
+    z, *noise = drive_inputs(track, _latents(seed, n), seed)
+    images, record = oracle.run(track, z, noise)
+    return reference_from_arrays(oracle.groups(track), record, images)
 
 
 def network_case(track: str, seed: int, n: int) -> Case:
@@ -84,21 +88,12 @@ def styles_case(seed: int, n: int, crossover: int, psi: float, cutoff) -> Case:
 
 
 def package_images(track: str, z, z2, crossover, psi, cutoff, noise_seed) -> np.ndarray:
-    """The package generator's images [n, H, W] for these latents and the noise of `noise_seed`."""
+    """The shipped generator's images [n, H, W] for these latents and the noise of `noise_seed` (numpy)."""
     from ..plugging import drive_inputs
 
     _, *noise = drive_inputs(track, z, noise_seed)
-    g = trusted(track)
-    if track == "torch":
-        import torch
-
-        t = lambda a: None if a is None else torch.from_numpy(np.asarray(a, np.float32))  # noqa: E731
-        with torch.no_grad():
-            out = g(t(z), z2=t(z2), crossover=crossover, psi=psi, cutoff=cutoff, noise=[t(a) for a in noise])
-        return out[:, 0].numpy().astype(np.float64)
-    z2 = None if z2 is None else np.asarray(z2, np.float32)
-    out = g(np.asarray(z, np.float32), z2=z2, crossover=crossover, psi=psi, cutoff=cutoff, noise=noise)
-    return np.asarray(out)[..., 0].astype(np.float64)
+    images, _ = oracle.run(track, z, noise, z2=z2, crossover=crossover, psi=psi, cutoff=cutoff)
+    return images[:, 0] if track == "torch" else images[..., 0]
 
 
 def judge_styles_of(track: str):

@@ -19,7 +19,7 @@ import tensorflow as tf  # noqa: E402
 
 from ...grading.probing import keeping, part, plain, reseeded, scalar, shape_table, substituted  # noqa: E402
 from . import common_probes as cp  # noqa: E402
-from .common_probes import frechet, losses, shipped  # noqa: E402, F401 (frechet: a probe)
+from .common_probes import class_direction, direction, frechet, losses, shipped  # noqa: E402, F401 (probes)
 
 
 def _t(a):

@@ -15,7 +15,7 @@ import torch
 
 from ...grading.probing import keeping, part, plain, reseeded, scalar, shape_table, substituted
 from . import common_probes as cp
-from .common_probes import frechet, losses, shipped  # noqa: F401 (frechet: a probe)
+from .common_probes import class_direction, direction, frechet, losses, shipped  # noqa: F401 (probes)
 
 
 def _nchw(a, grad=False):

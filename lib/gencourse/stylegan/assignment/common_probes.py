@@ -145,6 +145,20 @@ def generator_draw(ns, track, z, noise_seed) -> dict:
                                       for i in range(0, len(z), 250)]).astype(np.float64)}
 
 
+
+def generator_probes(track: str) -> dict:
+    """The three Generator probes of one track, as its probe module's functions (named as the checks call them)."""
+    def generator_net(ns, z, noise_seed, weights_flat, weights_table, structure):
+        return generator_network(ns, track, z, noise_seed, weights_flat, weights_table, structure)
+
+    def styles(ns, z, z2, crossover, psi, cutoff, noise_seed):
+        return generator_styles(ns, track, z, z2, crossover, psi, cutoff, noise_seed)
+
+    def draw(ns, z, noise_seed):
+        return generator_draw(ns, track, z, noise_seed)
+
+    return {"generator_net": generator_net, "generator_styles": styles, "generator_draw": draw}
+
 # --------------------------------------------------------------------- editing in W (editing_checks)
 
 def direction(ns, ws, values, quantile) -> dict:

@@ -204,18 +204,6 @@ def d_objective(ns, reals, fakes, a, c, b, gamma):
     return {"objective": plain(value)}
 
 
-# --------------------------------------------------------------------- the student's whole generator (generator_checks)
-
-def generator_net(ns, z, noise_seed, weights_flat, weights_table, structure):
-    return cp.generator_network(ns, "torch", z, noise_seed, weights_flat, weights_table, structure)
-
-
-def generator_styles(ns, z, z2, crossover, psi, cutoff, noise_seed):
-    return cp.generator_styles(ns, "torch", z, z2, crossover, psi, cutoff, noise_seed)
-
-
-def generator_draw(ns, z, noise_seed):
-    return cp.generator_draw(ns, "torch", z, noise_seed)
-
+globals().update(cp.generator_probes("torch"))   # generator_net, generator_styles, generator_draw
 
 reseeded(globals())   # every probe above starts from the same random state in every run

@@ -172,4 +172,5 @@ def class_direction(ns, ws, predicted, target) -> dict:
     from ...grading.probing import part, scalar
 
     got = part(ns, "class_direction")(np.array(ws), np.array(predicted), scalar(target))
-    return {"none": np.array(float(got is None)), "direction": np.zeros(0) if got is None else np.asarray(got, np.float64)}
+    return {"none": np.array(float(got is None)),
+            "direction": np.zeros(0) if got is None else np.asarray(got, np.float64)}

@@ -5,11 +5,11 @@ model's sizes (gencourse.stylegan.pretrained) and loads the shipped Gs's weights
 its layers run (grading.tracing); the grader runs the shipped generator in numpy (generator_oracle:
 no framework in the grader's process) on the same latents and noise, and judges:
 
-- the network (the package's earlier parts, the equalized dense layer to truncate, in the student's
-  namespace: these two checks judge the Generator cell alone, the parts have their own): every layer's output against the package's (grading.networks names the first that
-  departs, and how);
-- mixing and truncation inside it: the images for two latents, a crossover, psi and a cutoff against
-  the package's generator called with the same, the usual mistakes named from its other calls;
+- the network, every layer's output against the oracle's (grading.networks names the first that
+  departs, and how), and mixing and truncation inside it (the images for two latents, a crossover,
+  psi and a cutoff, the usual mistakes named from the oracle's other calls); for these two the
+  package's earlier parts (the equalized dense layer to truncate) stand in the student's
+  namespace, so that they judge the Generator cell alone (the parts have checks of their own);
 - what it draws, every part the student's own: the Fréchet distance of 500 digits
   (checks.shipped_scorer, the pass mark of checks.ShippedSetup, calibrated on the same scorer).
 """

@@ -50,7 +50,7 @@ def groups(track: str) -> list[tuple[str, list[np.ndarray]]]:
         if i > 0:
             out.append((f"styled layer {i} convolution", [layout(f"{name}.conv.weight")]))
         out += [(f"styled layer {i} noise", [layout(f"{epi}.noise.weight")]),
-                (f"styled layer {i} style A(w)", [layout(f"{epi}.adain.style.weight"), layout(f"{epi}.adain.style.bias")]),
+                (f"styled layer {i} style A(w)", [layout(f"{epi}.adain.style.{k}") for k in ("weight", "bias")]),
                 (f"styled layer {i}", [layout(f"{epi}.bias")])]
     out += [("ToRGB", [layout("synthesis.to_rgb.weight"), layout("synthesis.to_rgb.bias")]),
             ("the generator (w_avg)", [layout("w_avg")])]

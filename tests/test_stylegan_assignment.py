@@ -32,9 +32,9 @@ TRACKS = ("tf", "torch")
 QUICK_ENV = {"GENCOURSE_SAMPLES": "200", **{k: "1" for k in (
     "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")}}
 SHIPPED = "Your AdaIN and noise in the shipped generator: it draws digits (Fréchet distance)"
-POINTS = 40         # autograded: 21 of the first release, and the equalized layer, the mapping network,
-#                     the losses with R1, and the Fréchet distance (4 + 5 + 6 + 4)
-ANSWERS = ("mapping_answer", "adain_answer", "mixing_answer", "truncation_answer", "fid_answer")
+POINTS = 56         # autograded: 21 of the first release, and the equalized layer, the mapping network,
+#                     the losses with R1, the Fréchet distance, the generator and editing (4 + 5 + 6 + 4 + 11 + 5)
+ANSWERS = ("mapping_answer", "adain_answer", "editing_answer", "mixing_answer", "truncation_answer", "fid_answer")
 
 
 def source(track: str) -> Path:
@@ -145,6 +145,27 @@ def test_noise_judges():
         sc.judge_noise_init(case.inputs, _reply(sizes=[1], values=np.zeros(1), y=x), "k")
     with pytest.raises(sc.Mistake, match="scale is not applied"):
         sc.judge_noise_given(case.inputs, _reply(y=x + case.inputs["noise"]), "k")
+
+
+def test_generator_oracle_is_the_package_generator():
+    """The numpy oracle of the Generator checks draws what the package's torch generator draws with the shipped
+    weights (mixed and truncated), and lists its weights in the order the package's layers run."""
+    import torch
+
+    from gencourse.grading.networks import trusted_network
+    from gencourse.stylegan.assignment import generator_checks as gc, generator_oracle as oracle
+    from gencourse.stylegan.plugging import drive_inputs, driven
+
+    z, *noise = drive_inputs("torch", np.random.default_rng(3).standard_normal((2, 64)), 4)
+    z2 = np.random.default_rng(4).standard_normal((2, 64)).astype(np.float32)
+    with torch.no_grad():
+        want = gc.trusted("torch")(torch.from_numpy(z), z2=torch.from_numpy(z2), crossover=5, psi=0.5, cutoff=3,
+                                   noise=[torch.from_numpy(a) for a in noise]).numpy()
+    got, _ = oracle.run("torch", z, noise, z2=z2, crossover=5, psi=0.5, cutoff=3)
+    assert np.abs(got - want).max() < 1e-4
+    traced = trusted_network(driven(gc.trusted("torch"), "torch"), [z, *noise])
+    assert [w.shape for w in traced.weights] == [w.shape for _, ws in oracle.groups("torch") for w in ws]
+    assert all(np.array_equal(a, b) for a, b in zip(traced.weights, [w for _, ws in oracle.groups("torch") for w in ws]))
 
 
 # ----------------------------------------------------------------------------- graded through the isolated grader
@@ -380,6 +401,40 @@ def frechet_body(kind):
             "return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(root))")
 
 
+GEN_NET = "Generator: the shipped weights load in run order and every layer computes StyleGAN's"
+GEN_NET_H = "Generator (hidden): a batch of one, other latents and noise"
+GEN_STY = "Generator: style mixing at the crossover and truncation below the cutoff, inside it"
+GEN_STY_H = "Generator (hidden): crossover 1, psi 0.3 on every layer"
+
+
+def generator_body(track, kind):
+    """{region: body} of the Generator cell: 0 the convolution's constructor, 7 the synthesis' forward,
+    9 the generator's forward."""
+    t = track == "torch"
+    styled, tanh = ("self.layers", "torch.tanh") if t else ("self.styled", "ops.tanh")
+    loop = (f"noise = [None] * len({styled}) if noise is None else noise\nx = self.const(ws)\n"
+            f"for i, layer in enumerate({styled}):\n    x = layer(x, ws[:, i]{{noise}})\nreturn {{out}}")
+    if t:
+        conv = ("self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel, kernel))\n"
+                "self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None\n")
+        rep = "self.mapping({z})[:, None].repeat(1, self.num_layers, 1)"
+    else:
+        conv = ('self.kernel = self.add_weight(shape=(kernel, kernel, in_channels, filters), name="kernel",\n'
+                "    initializer=keras.initializers.RandomNormal(0.0, 1.0))\n"
+                'self.bias = self.add_weight(shape=(filters,), name="bias", initializer="zeros") if use_bias else None\n')
+        rep = "ops.repeat(self.mapping({z})[:, None], self.num_layers, axis=1)"
+    ws = f"ws = {rep.format(z='z')}\n"
+    mix = "if z2 is not None:\n    ws = mix_styles({a}, {b}, crossover)\n"
+    trunc = "if psi != 1:\n    ws = truncate(ws, self.w_avg, psi, cutoff)\n"
+    return {
+        "no_tanh": {7: loop.format(noise=", noise[i]", out="self.to_rgb(x)")},
+        "fan_in": {0: conv + "self.scale = gain / in_channels ** 0.5"},
+        "mix_swapped": {9: ws + mix.format(a=rep.format(z="z2"), b="ws") + trunc + "return self.synthesis(ws, noise)"},
+        "no_truncation": {9: ws + mix.format(a="ws", b=rep.format(z="z2")) + "return self.synthesis(ws, noise)"},
+        "noise_ignored": {7: loop.format(noise="", out=f"{tanh}(self.to_rgb(x))")},
+    }[kind]
+
+
 def merged(*parts):
     """Several mistakes' {cell: {region: body}} in one notebook."""
     out = {}
@@ -417,6 +472,47 @@ NEW_PLANTS = {
 }
 
 
+# the Generator cell's mistakes ride along: its checks put the package's earlier parts in it (judged alone)
+GENERATOR_PLANTS = {
+    "p1": ("no_tanh", {GEN_NET: "the reference applies a tanh there", GEN_NET_H: "the reference applies a tanh there",
+                       GEN_STY: "differ from StyleGAN's", GEN_STY_H: "differ from StyleGAN's"}),
+    "p2": ("fan_in", {GEN_NET: "times 3", GEN_NET_H: "times 3", GEN_STY: "differ from StyleGAN's",
+                      GEN_STY_H: "differ from StyleGAN's"}),
+    "p3": ("mix_swapped", {GEN_STY: "latents are swapped", GEN_STY_H: "latents are swapped"}),
+    "p4": ("no_truncation", {GEN_STY: "no truncation", GEN_STY_H: "no truncation"}),
+    "p5": ("noise_ignored", {GEN_NET: "departs from it at the reference's layer 'styled layer 0 noise'",
+                             GEN_NET_H: "departs from it at the reference's layer 'styled layer 0 noise'",
+                             GEN_STY: "differ from StyleGAN's", GEN_STY_H: "differ from StyleGAN's"}),
+}
+FIND = "find_direction: the top quantile's mean code minus the bottom quantile's"
+FIND_H = "find_direction (hidden): 7 codes, quantile 0.1 (one sample a side), quantile 0.5"
+CLASS = "class_direction: the mean code of one digit minus the others'"
+CLASS_H = "class_direction (hidden): three samples of the digit (None), target 0"
+SPLIT = "order = np.argsort(values)\nk = max(1, int(len(values) * quantile))\n"
+CLASS_HEAD = "hit = np.asarray(predicted) == target\n"
+# the editing cell's mistakes (numpy, the same in both tracks): {region: body}, {check: hint}
+EDITING_PLANTS = {
+    "p1": ({0: SPLIT + "return ws[order[:k]].mean(axis=0) - ws[order[-k:]].mean(axis=0)"},
+           {FIND: "sign is flipped", FIND_H: "sign is flipped"}),
+    "p2": ({0: "order = np.argsort(values)\nh = len(values) // 2\n"
+               "return ws[order[h:]].mean(axis=0) - ws[order[:h]].mean(axis=0)"},
+           {FIND: "split at the median", FIND_H: "with the largest attribute"}),
+    "p3": ({1: CLASS_HEAD + "if min(hit.sum(), (~hit).sum()) < 5:\n    return None\n"
+               "return ws[hit].mean(axis=0) - ws.mean(axis=0)"},
+           {CLASS: "minus the mean of all", CLASS_H: "minus the mean of all"}),
+    "p4": ({0: SPLIT + "return ws[order[-k:]].mean(axis=0) - ws.mean(axis=0)",
+            1: CLASS_HEAD + "return ws[hit].mean(axis=0) - ws[~hit].mean(axis=0)"},
+           {FIND: "minus the mean of all samples", FIND_H: "minus the mean of all samples",
+            CLASS_H: "return None when fewer"}),
+}
+for _id, (_kind, _hints) in GENERATOR_PLANTS.items():
+    _bodies, _old_hints = NEW_PLANTS[_id]
+    _editing, _editing_hints = EDITING_PLANTS.get(_id, ({}, {}))
+    NEW_PLANTS[_id] = ((lambda t, _b=_bodies, _k=_kind, _e=_editing: {**_b(t), "generator": generator_body(t, _k),
+                                                                       **({"editing": _e} if _e else {})}),
+                       {**_old_hints, **_hints, **_editing_hints})
+
+
 for _id, (_new, _hints) in NEW_PLANTS.items():
     _old, _old_hints = PLANTS[_id]
     PLANTS[_id] = ((lambda t, _old=_old, _new=_new: {**_old(t), **_new(t)}), {**_old_hints, **_hints})
@@ -451,6 +547,20 @@ OTHER_STYLES = {
                    2: "x = reals.clone().requires_grad_()\n"
                       "g = torch.autograd.grad(discriminator(x), x, torch.ones(len(x), 1), create_graph=True)[0]\n"
                       "return gamma / 2 * (g ** 2).sum(dim=(1, 2, 3)).mean()"},
+        "generator": {1: "return nn.functional.conv2d(x, self.weight * self.scale, self.bias, padding='same')",
+                      3: "return self.const.repeat(len(ws), 1, 1, 1)",
+                      4: "self.up = nn.Upsample(scale_factor=2) if upsample else nn.Identity()\n"
+                         "self.conv = EqualizedConv2d(in_channels, out_channels, bias=False) if conv else nn.Identity()\n"
+                         "self.noise = NoiseInjection(out_channels)\n"
+                         "self.bias = nn.Parameter(torch.zeros(out_channels))\n"
+                         "self.act = nn.LeakyReLU(0.2)\n"
+                         "self.adain = AdaptiveInstanceNorm(out_channels, w_dim)",
+                      5: "x = self.noise(self.conv(self.up(x)), noise) + self.bias[:, None, None]\n"
+                         "return self.adain(self.act(x), w)",
+                      9: "w = self.mapping(z)\nws = torch.stack([w] * self.num_layers, dim=1)\n"
+                         "if z2 is not None:\n"
+                         "    ws = mix_styles(ws, self.mapping(z2).unsqueeze(1).expand_as(ws), crossover)\n"
+                         "return self.synthesis(ws if psi == 1 else truncate(ws, self.w_avg, psi, cutoff), noise)"},
         "frechet": {0: "eig = np.linalg.eigvals(sigma1 @ sigma2)          # Tr sqrt(A) = sum sqrt(eigenvalues)\n"
                        "return float(((mu1 - mu2) ** 2).sum() + np.trace(sigma1 + sigma2)"
                        " - 2 * np.sqrt(np.clip(eig.real, 0, None)).sum())"},
@@ -460,8 +570,9 @@ OTHER_STYLES = {
 
 def test_correct_parts_written_another_way_keep_every_point(tmp_path):
     """Another declaration order and API for the equalized layer, a Sequential with activation modules,
-    logsigmoid losses, torch.autograd.grad with grad_outputs, and the trace of the square root from the
-    eigenvalues: every new check keeps its points."""
+    logsigmoid losses, torch.autograd.grad with grad_outputs, the trace of the square root from the
+    eigenvalues, and a generator of upsampling and activation modules, an identity for the missing
+    convolution, padding='same' and stacked styles: every new check keeps its points."""
     nb = plant("torch", tmp_path / "styles.ipynb", OTHER_STYLES["torch"])
     report = grade_notebook(nb, fast_key("torch"), student="styles")
     lost = [(r.name, r.message) for r in report.results if r.score < r.points]
@@ -529,7 +640,7 @@ def test_solution_notebook_runs_top_to_bottom(track, tmp_path, monkeypatch):
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     print(f"stylegan_{track}.ipynb ran in {time.time() - start:.0f} s")
     outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
-    assert re.search(r"Fréchet distance of 200 samples, your layers and your frechet_distance: [0-9.]+", outputs)
+    assert re.search(r"Fréchet distance of 200 samples, your generator and your frechet_distance: [0-9.]+", outputs)
     assert re.search(r"middle from B: Fréchet distance of 200 such mixes [0-9.]+", outputs)
     assert re.search(r"psi 0.5: Fréchet distance [0-9.]+, the most common digit", outputs)
     assert re.search(r"0\.,? 0\.,? 1\.,? 1\.,? 1\.,? 1\.", outputs)    # mix_styles(zeros, ones, 2)

@@ -29,6 +29,38 @@ def checks(assignment) -> list:
                                 sc.truncation_case(163, 1, 10, 3, 0.3, 1)],
                       sc.judge_truncation, prefix="hidden/truncation", **hidden),
         *gan_checks(assignment),
+        *generator_checks(assignment),
+        *editing_checks(),
+    ]
+
+
+def editing_checks() -> list:
+    """Hidden checks of the editing part: a quantile under one sample, too few samples of the digit."""
+    from gencourse.stylegan.assignment import editing_checks as ec
+
+    hidden = dict(visible=False)
+    return [
+        sc.make_check("find_direction (hidden): 7 codes, quantile 0.1 (one sample a side), quantile 0.5", "editing",
+                      1, "direction", [ec.direction_case(241, 7, 3, 0.1), ec.direction_case(242, 40, 9, 0.5)],
+                      ec.judge_direction, prefix="hidden/direction", **hidden),
+        sc.make_check("class_direction (hidden): three samples of the digit (None), target 0", "editing", 1,
+                      "class_direction", [ec.class_case(251, 60, 4, 7, few=True), ec.class_case(252, 80, 5, 0)],
+                      ec.judge_class_direction, prefix="hidden/class_direction", **hidden),
+    ]
+
+
+def generator_checks(assignment) -> list:
+    """Hidden checks of the whole generator: a batch of one, mixing at the first layer, no truncation cutoff."""
+    from gencourse.stylegan.assignment import generator_checks as gc
+
+    hidden, track = dict(visible=False), assignment.track.replace("fast", "")
+    return [
+        sc.make_check("Generator (hidden): a batch of one, other latents and noise", "generator", 1,
+                      "generator_net", lambda: [gc.network_case(track, 131, 1)], gc.judge_network_of(track),
+                      prefix="hidden/generator", **hidden),
+        sc.make_check("Generator (hidden): crossover 1, psi 0.3 on every layer", "generator", 1, "generator_styles",
+                      lambda: [gc.styles_case(132, 2, 1, 0.3, None)], gc.judge_styles_of(track),
+                      prefix="hidden/generator_styles", **hidden),
     ]
 
 

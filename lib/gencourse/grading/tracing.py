@@ -247,6 +247,22 @@ def _table(shapes) -> np.ndarray:
     return np.array(rows, np.int64).reshape(-1, 2 + MAX_DIMS)
 
 
+def load_in_run_order(net, x, trusted: list, structure=None) -> tuple[np.ndarray, bool]:
+    """Load the trusted arrays into `net`'s weights in the order its layers run on x.
+
+    Returns (its weight structure as a shapes_table, whether the arrays fitted and were loaded);
+    `structure`: the trusted one, to align a layer's weights declared in another order.
+    """
+    first = trace(net, x)
+    groups = first.groups if structure is None else _aligned(first.groups, structure)
+    loads = _loads(groups, list(trusted))
+    if loads is None:
+        return shapes_table(groups), False
+    mine, arrays, shapes = loads
+    assign(mine, arrays)
+    return _table(shapes), True
+
+
 def probe_network(net, x, weights_flat, weights_table, structure=None) -> dict:
     """In the worker: the student's `net` on x before and after loading the trusted weights in run order.
 
@@ -254,16 +270,10 @@ def probe_network(net, x, weights_flat, weights_table, structure=None) -> dict:
     the outputs with the trusted weights loaded (packed: a reply holds at most 64 arrays), and
     `varies`: 1 for each output that a second run on the same input changed.
     """
-    first = trace(net, x)
-    groups = first.groups if structure is None else _aligned(first.groups, structure)
-    out = {"structure": shapes_table(groups)}
-    trusted = unpack(weights_flat, weights_table)
-    loads = _loads(groups, trusted)
-    if loads is None:
+    table, loaded = load_in_run_order(net, x, unpack(weights_flat, weights_table), structure)
+    out = {"structure": table}
+    if not loaded:
         return out
-    mine, arrays, shapes = loads
-    out["structure"] = _table(shapes)
-    assign(mine, arrays)
     loaded, again = trace(net, x), trace(net, x)
     flat, table = pack(loaded.flow + loaded.finals)
     wflat, wtable = pack(loaded.weighted)

@@ -62,3 +62,66 @@ def check_fits(targets: list, shapes: list[tuple], what: str) -> None:
     if len(got) != len(shapes):
         raise ValueError(f"{what}: {len(got)} weights for the shipped generator's {len(shapes)}; does "
                          f"AdaptiveInstanceNorm hold only its given `style` and NoiseInjection only `weight`?")
+
+
+# ---------------------------------------------------------------- the shipped weights in a whole generator
+
+def driven(generator, track: str):
+    """`generator` as a network of one call, (z, noise image of layer 0, ..., of the last), that
+    grading.tracing can run: it calls generator(z, noise=[...]) and holds no weight of its own."""
+    if track == "torch":
+        import torch
+
+        class Driven(torch.nn.Module):
+            def __init__(self, g):
+                super().__init__()
+                self.g = g
+
+            def forward(self, z, *noise):
+                return self.g(z, noise=list(noise))
+    else:
+        import keras
+
+        class Driven(keras.layers.Layer):
+            def __init__(self, g, **kwargs):
+                super().__init__(**kwargs)
+                self.g = g
+
+            def call(self, inputs, training=None):
+                return self.g(inputs[0], noise=list(inputs[1:]))
+    return Driven(generator)
+
+
+def drive_inputs(track: str, z, noise_seed: int, resolution: int = 32) -> list:
+    """[z, noise of each layer] in the track's layout: the noise drawn by numpy from `noise_seed`."""
+    import numpy as np
+
+    from .common import sample_noise
+
+    z = np.asarray(z, np.float32)
+    return [z, *sample_noise(np.random.default_rng(int(noise_seed)), resolution, len(z), channels_last=track == "tf")]
+
+
+def run_order_weights(generator, track: str, z_dim: int) -> list:
+    """The weights of a generator as numpy arrays, in the order its layers run (grading.tracing)."""
+    import numpy as np
+
+    from ..grading.tracing import trace
+    from ..weights import as_numpy
+
+    t = trace(driven(generator, track), drive_inputs(track, np.zeros((2, z_dim), np.float32), 0))
+    return [as_numpy(w) for _, ws in t.groups for w in ws]
+
+
+def load_run_order(generator, track: str, trusted: list, z_dim: int) -> None:
+    """Load `trusted` (arrays in run order) into another generator's weights in the order its layers run;
+    a ValueError when they do not fit."""
+    import numpy as np
+
+    from ..grading.tracing import load_in_run_order
+
+    x = drive_inputs(track, np.zeros((2, z_dim), np.float32), 0)
+    _, loaded = load_in_run_order(driven(generator, track), x, trusted)
+    if not loaded:
+        raise ValueError("the shipped weights do not fit your Generator in the order its layers run: the test "
+                         "cell of the Generator says which layer departs")

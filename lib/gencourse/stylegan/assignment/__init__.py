@@ -15,6 +15,12 @@ Parts (nbgrader grade_ids) and what judges them:
   N(0, 1) image per example, the same for every channel, fresh on every call;
 - `mixing`: mix_styles(w1, w2, crossover) against `reference.mix_styles`;
 - `truncation`: truncate(ws, w_avg, psi, cutoff) against `reference.truncate`;
+- `generator`: the student's whole Generator (their equalized convolution, constant, styled layers,
+  synthesis, mapping, mixing and truncation) with the shipped weights loaded in run order: every
+  layer against the package's, mixing and truncation inside it, the Fréchet distance of its digits
+  (generator_checks);
+- `editing`: find_direction and class_direction, directions in W from labelled codes, against
+  gencourse.stylegan.editing (editing_checks);
 - `training` (the test cell after the parts): the shipped generator
   (stylegan/pretrained) with the student's AdaIN and noise in every layer draws
   digits in the worker; the grader scores them (Fréchet distance, its own
@@ -26,7 +32,7 @@ from __future__ import annotations
 from ...grading.contract import Assignment, per_track
 
 TRACKS = ("tf", "torch")
-PARTS = ["equalized", "mapping", "adain", "noise", "mixing", "truncation", "losses", "frechet"]
+PARTS = ["equalized", "mapping", "adain", "noise", "mixing", "truncation", "generator", "losses", "frechet", "editing"]
 
 
 def assignments() -> list[Assignment]:
@@ -34,4 +40,4 @@ def assignments() -> list[Assignment]:
 
     return per_track(__name__, "stylegan", TRACKS, PARTS, visible_checks, cpu_seconds=240, memory_mb=6144,
                      solution_modules=("gencourse.stylegan.{track}_models", "gencourse.reference.stylegan",
-                                       "gencourse.metrics.frechet"))
+                                       "gencourse.metrics.frechet", "gencourse.stylegan.editing"))

@@ -17,6 +17,8 @@ from ...grading import (Case, Check, Mistake, close, differences, first_match, g
                         shapes_from_table, show)
 from ...reference import stylegan as ref
 from . import gan_checks as g
+from . import editing_checks as ec
+from . import generator_checks as gc
 
 TRAINING_PART = "training"
 
@@ -310,6 +312,7 @@ class ShippedSetup:
 
 SHIPPED_MARGIN = 5.0
 SOLUTION_NOTE = "the package's own layers score about 11 here, real digits 2.4"
+GENERATOR_NOTE = "the package's generator scores 10.4 on these latents, real digits 2.4"
 
 
 def shipped_case(setup: ShippedSetup) -> Case:
@@ -404,6 +407,13 @@ def visible_checks(track: str) -> list[Check]:
         make_check("Truncation: w_avg + psi (w - w_avg) on the layers below the cutoff", "truncation", 2, "trunc",
                    [truncation_case(61, 3, 8, 4, 0.7, 4), truncation_case(62, 2, 6, 3, 0.5, None)],
                    judge_truncation),
+        make_check("Generator: the shipped weights load in run order and every layer computes StyleGAN's",
+                   "generator", 4, "generator_net", lambda: [gc.network_case(track, 31, 3)], gc.judge_network_of(track)),
+        make_check("Generator: style mixing at the crossover and truncation below the cutoff, inside it",
+                   "generator", 2, "generator_styles", lambda: [gc.styles_case(32, 3, 3, 0.6, 4)], gc.judge_styles_of(track)),
+        make_check("Generator: with the shipped weights it draws digits (Fréchet distance)", "generator", 3,
+                   "generator_draw", lambda: [gc.draw_case(33)],
+                   gc.judge_draw(VISIBLE_SHIPPED.threshold, GENERATOR_NOTE), slow=True),
         make_check("generator_loss: the non-saturating loss, mean softplus(-D(G(z)))", "losses", 1, "loss_values",
                    [g.logits_case(91, 16), g.logits_case(92, 5, 10.0, extreme=True)], g.judge_generator_loss),
         make_check("discriminator_loss: the logistic loss on logits", "losses", 1, "loss_values",
@@ -415,6 +425,11 @@ def visible_checks(track: str) -> list[Check]:
         make_check("frechet_distance: |mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2))", "frechet", 3, "frechet",
                    [g.frechet_case(101, 5), g.frechet_case(102, 6, rank=3), g.frechet_case(103, 4, same=True)],
                    g.judge_frechet),
+        make_check("find_direction: the top quantile's mean code minus the bottom quantile's", "editing", 2,
+                   "direction", [ec.direction_case(211, 200, 8, 0.25), ec.direction_case(212, 50, 5, 0.1)],
+                   ec.judge_direction),
+        make_check("class_direction: the mean code of one digit minus the others'", "editing", 1,
+                   "class_direction", [ec.class_case(221, 120, 6, 3)], ec.judge_class_direction),
         make_check("Your AdaIN and noise in the shipped generator: it draws digits (Fréchet distance)",
                    TRAINING_PART, 3, "pretrained", lambda: [shipped_case(VISIBLE_SHIPPED)],
                    judge_shipped(VISIBLE_SHIPPED), slow=True),

@@ -3,10 +3,13 @@
 The convergence check draws with the shipped generator (gencourse.stylegan.pretrained)
 holding the student's AdaptiveInstanceNorm and NoiseInjection in every layer, and, to
 tell the two apart, with each of them alone beside the package's other layer; the
-images go back and the grader scores them.
+images go back and the grader scores them. The generator probes build the student's
+whole Generator and load the shipped weights into it in run order (generator_checks).
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 
 # --------------------------------------------------------------------- probes both tracks share
@@ -21,8 +24,6 @@ def losses(ns, tensor, d_real, d_fake) -> dict:
 
 def frechet(ns, mu1, sigma1, mu2, sigma2) -> dict:
     """The student's frechet_distance on numpy moments; a complex result comes back as its real part, flagged."""
-    import numpy as np
-
     from ...grading.probing import part
 
     value = np.asarray(part(ns, "frechet_distance")(np.array(mu1), np.array(sigma1), np.array(mu2),
@@ -34,8 +35,6 @@ def frechet(ns, mu1, sigma1, mu2, sigma2) -> dict:
 def shipped(ns, track, z, noise_seed) -> dict:
     """Images [n, 32, 32] of the shipped Gs for latents `z` and noise drawn from `noise_seed` (numpy), with
     the student's AdaIN and noise ("both"), their AdaIN alone ("adain") and their noise alone ("noise")."""
-    import numpy as np
-
     from ...grading.probing import part, scalar
     from .. import common, pretrained, sampling
 
@@ -49,3 +48,129 @@ def shipped(ns, track, z, noise_seed) -> dict:
         drawn = common.sample_noise(np.random.default_rng(scalar(noise_seed)), gs.config.resolution, len(z))
         out[name] = np.asarray(gs.synthesize(ws, drawn), np.float64)
     return out
+
+
+# --------------------------------------------------------------------- the student's whole generator
+
+COMPOSED = ("MappingNetwork", "AdaptiveInstanceNorm", "NoiseInjection", "mix_styles", "truncate")
+FUNCTIONS = ("mix_styles", "truncate")
+
+
+def _package_parts(ns, track):
+    """The package's own versions of the parts the Generator cell composes (the earlier TODOs), in the
+    student's namespace while a check judges the Generator cell alone (grading.probing.substituted)."""
+    from ...grading.probing import substituted
+
+    if track == "torch":
+        from .. import torch_models as m
+    else:
+        from .. import tf_models as m
+    dense = {"EqualizedLinear": m.EqualizedLinear} if track == "torch" else {"EqualizedDense": m.EqualizedDense}
+    return substituted(ns, **dense, **{name: _called_here(getattr(m, name)) if name in FUNCTIONS else getattr(m, name)
+                                       for name in COMPOSED})
+
+
+def _called_here(fn):
+    """`fn` called from this (trusted) module: what it reads of the package then counts as the probe's, not
+    as the student cell's that calls it (grading.guard walks out to the nearest trusted frame)."""
+    def call(*args, **kwargs):
+        return fn(*args, **kwargs)
+    return call
+
+
+def _student_generator(ns):
+    from ...grading.probing import part
+    from .generator_checks import student_args
+
+    return part(ns, "Generator")(*student_args())
+
+
+def generator_network(ns, track, z, noise_seed, weights_flat, weights_table, structure) -> dict:
+    """The student's Generator (the package's earlier parts in it) with the grader's weights loaded in run
+    order (grading.tracing.probe_network)."""
+    from ...grading.tracing import probe_network
+    from ..plugging import drive_inputs, driven
+
+    with _package_parts(ns, track):
+        net = _student_generator(ns)
+        return probe_network(driven(net, track), drive_inputs(track, z, int(noise_seed)), weights_flat,
+                             weights_table, structure)
+
+
+def _shipped_student(ns, track):
+    """The student's Generator holding the shipped weights (their run order), and a call of it on arrays."""
+    from .. import plugging
+    from ..pretrained import config
+    from .generator_checks import trusted
+
+    net = _student_generator(ns)
+    z_dim = config().z_dim
+    plugging.load_run_order(net, track, plugging.run_order_weights(trusted(track), track, z_dim), z_dim)
+    if track == "torch":
+        import torch
+
+        def run(z, noise, **kwargs):
+            t = lambda a: None if a is None else torch.from_numpy(np.asarray(a, np.float32))  # noqa: E731
+            with torch.no_grad():
+                out = net(t(z), noise=[t(a) for a in noise], **{k: t(v) if k == "z2" else v for k, v in kwargs.items()})
+            return np.asarray(out.detach().numpy())[:, 0]
+    else:
+        def run(z, noise, **kwargs):
+            return np.asarray(net(np.asarray(z, np.float32), noise=noise, **kwargs))[..., 0]
+    return run
+
+
+def generator_styles(ns, track, z, z2, crossover, psi, cutoff, noise_seed) -> dict:
+    """The student's generator (the package's earlier parts in it) with the shipped weights, two latents
+    mixed and truncated."""
+    from ...grading.probing import scalar
+    from ..plugging import drive_inputs
+
+    _, *noise = drive_inputs(track, z, scalar(noise_seed))
+    c = scalar(cutoff)
+    with _package_parts(ns, track):
+        run = _shipped_student(ns, track)
+        return {"images": run(z, noise, z2=np.asarray(z2, np.float32), crossover=scalar(crossover),
+                              psi=scalar(psi, float), cutoff=None if c < 0 else c)}
+
+
+def generator_draw(ns, track, z, noise_seed) -> dict:
+    """Digits [n, 32, 32] drawn by the student's generator, every part of it theirs, with the shipped weights."""
+    from ...grading.probing import scalar
+    from ..plugging import drive_inputs
+
+    run = _shipped_student(ns, track)
+    _, *noise = drive_inputs(track, z, scalar(noise_seed))
+    return {"images": np.concatenate([run(z[i:i + 250], [a[i:i + 250] for a in noise])
+                                      for i in range(0, len(z), 250)]).astype(np.float64)}
+
+
+
+def generator_probes(track: str) -> dict:
+    """The three Generator probes of one track, as its probe module's functions (named as the checks call them)."""
+    def generator_net(ns, z, noise_seed, weights_flat, weights_table, structure):
+        return generator_network(ns, track, z, noise_seed, weights_flat, weights_table, structure)
+
+    def styles(ns, z, z2, crossover, psi, cutoff, noise_seed):
+        return generator_styles(ns, track, z, z2, crossover, psi, cutoff, noise_seed)
+
+    def draw(ns, z, noise_seed):
+        return generator_draw(ns, track, z, noise_seed)
+
+    return {"generator_net": generator_net, "generator_styles": styles, "generator_draw": draw}
+
+# --------------------------------------------------------------------- editing in W (editing_checks)
+
+def direction(ns, ws, values, quantile) -> dict:
+    from ...grading.probing import part, scalar
+
+    got = part(ns, "find_direction")(np.array(ws), np.array(values), scalar(quantile, float))
+    return {"direction": np.asarray(got, np.float64)}
+
+
+def class_direction(ns, ws, predicted, target) -> dict:
+    from ...grading.probing import part, scalar
+
+    got = part(ns, "class_direction")(np.array(ws), np.array(predicted), scalar(target))
+    return {"none": np.array(float(got is None)),
+            "direction": np.zeros(0) if got is None else np.asarray(got, np.float64)}

@@ -18,7 +18,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from ...grading.probing import keeping, part, plain, reseeded, scalar, shape_table, substituted  # noqa: E402
-from .common_probes import frechet, losses, shipped  # noqa: E402, F401 (frechet: a probe)
+from . import common_probes as cp  # noqa: E402
+from .common_probes import class_direction, direction, frechet, losses, shipped  # noqa: E402, F401 (probes)
 
 
 def _t(a):
@@ -193,5 +194,7 @@ def d_objective(ns, reals, fakes, a, c, b, gamma):
                                                     scalar(gamma, float))
     return {"objective": plain(value)}
 
+
+globals().update(cp.generator_probes("tf"))   # generator_net, generator_styles, generator_draw
 
 reseeded(globals())   # every probe above starts from the same random state in every run

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from ...grading.probing import keeping, part, plain, reseeded, scalar, shape_table, substituted
-from .common_probes import frechet, losses, shipped  # noqa: F401 (frechet: a probe)
+from . import common_probes as cp
+from .common_probes import class_direction, direction, frechet, losses, shipped  # noqa: F401 (probes)
 
 
 def _nchw(a, grad=False):
@@ -202,5 +203,7 @@ def d_objective(ns, reals, fakes, a, c, b, gamma):
                                                     scalar(gamma, float))
     return {"objective": plain(value)}
 
+
+globals().update(cp.generator_probes("torch"))   # generator_net, generator_styles, generator_draw
 
 reseeded(globals())   # every probe above starts from the same random state in every run

@@ -62,6 +62,24 @@ def load(track: str = "torch", device: str = "cpu", adain=None, noise=None):
     raise ValueError(f"track must be 'tf' or 'torch', got {track!r}")
 
 
+def into(generator, track: str = "torch"):
+    """A sampler (as `load` gives) of another generator, a student's, holding the shipped weights.
+
+    They go into its weights in the order its layers run (plugging.load_run_order), so any
+    generator that computes what the package's does, written in its own way, draws the same
+    digits. `generator` needs `mapping(z)`, `synthesis(ws, noise)` and `w_avg`."""
+    cfg = config()
+    shipped = load(track).generator_ema
+    plugging.load_run_order(generator, track, plugging.run_order_weights(shipped, track, cfg.z_dim), cfg.z_dim)
+    if track == "torch":
+        from ..torch_track import TorchSampler
+
+        return TorchSampler(cfg, generator)
+    from ..tf_track import KerasSampler
+
+    return KerasSampler(cfg, generator)
+
+
 def _plugged_torch(generator, c: StyleGANConfig, arrays: dict, adain_cls, noise_cls) -> None:
     import torch
 

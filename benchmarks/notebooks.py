@@ -74,7 +74,8 @@ def main() -> None:
         env[key] = value
     print(f"solution notebooks top to bottom, {args.threads} thread(s) per framework, {os.cpu_count()} cores"
           + (f", {' '.join(args.env)}" if args.env else ", default settings"))
-    print(f"{'notebook':22} {'minutes':>8}  slowest cells")
+    print(f"{'notebook':22} {'minutes':>8} {'load':>5}  slowest cells   (load: the 1-minute load average at the end; "
+          f"a shared machine's other jobs)")
     for name in args.assignments.split(","):
         for track in args.tracks.split(","):
             path = ROOT / "solutions" / name / f"{name}_{track}.ipynb"
@@ -82,7 +83,7 @@ def main() -> None:
                 ap.error(f"{path}: no such solution notebook")
             wall, cells = run_notebook(path, env)
             slow = "; ".join(f"{s:.0f} s {line!r}" for s, line in cells[:args.slowest])
-            print(f"{path.name:22} {wall / 60:8.1f}  {slow}", flush=True)
+            print(f"{path.name:22} {wall / 60:8.1f} {os.getloadavg()[0]:5.1f}  {slow}", flush=True)
 
 
 if __name__ == "__main__":

@@ -154,6 +154,37 @@ def test_kl_hints_name_a_cause_only_where_the_inputs_tell_causes_apart():
         assert "+ 0.3" in _kl_verdict(case, kl + 0.3)            # an offset no known mistake makes: described
 
 
+def test_iwae_judges_name_each_known_mistake_and_pass_the_oracle():
+    """On each visible and hidden case every known wrong bound is told apart from the others and from the
+    right one (so its hint is the one given); a log-mean-exp without the max passes the values and fails
+    only the finiteness check, at a digit's likelihood."""
+    from gencourse import reference
+    from gencourse.reference.vae import log_normal
+    from gencourse.vae.assignment.iwae_checks import iwae_variants
+
+    def verdict(judge, case, value):
+        try:
+            judge(case.inputs, {"k": Reply(arrays={"value": np.asarray(value), "again": np.asarray(value)})}, "k")
+        except Mistake as e:
+            return str(e)
+        return "correct"
+
+    cases = [vc.iwae_case(201, 50, 6, 2), vc.iwae_case(202, 7, 9, 3, log_px=(-12.0, -1.0)),
+             vc.iwae_case(212, 30, 4, 1, log_px=(-40.0, -2.0))]
+    for case in cases:
+        args = [case.inputs[k].astype(np.float64) for k in ("log_px_given_z", "z", "z_mean", "z_log_var")]
+        assert verdict(vc.judge_iwae, case, reference.iwae_bound(*args).astype(np.float32)) == "correct"
+        for value, hint in iwae_variants(*args):
+            assert verdict(vc.judge_iwae, case, value.astype(np.float32)) == hint
+    deep = vc.iwae_case(203, 50, 5, 2, log_px=(-700.0, -150.0))
+    lp, z, mu, lv = (deep.inputs[k].astype(np.float64) for k in ("log_px_given_z", "z", "z_mean", "z_log_var"))
+    log_w = (lp + log_normal(z) - log_normal(z, mu[None], lv[None])).astype(np.float32)
+    with np.errstate(divide="ignore"):
+        naive = np.log(np.mean(np.exp(log_w), axis=0))          # exp(-400) is 0 in float32
+    assert "log-sum-exp" in verdict(vc.judge_iwae_finite, deep, naive)
+    assert verdict(vc.judge_iwae_finite, deep, reference.iwae_bound(lp, z, mu, lv)) == "correct"
+
+
 def test_the_grids_and_the_manifold_image_follow_the_report():
     from gencourse.reference.vae import latent_grid, manifold_image
 

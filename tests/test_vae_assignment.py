@@ -230,7 +230,8 @@ def mistakes(track: str) -> dict:
                edit(track, "reconstruction", ("ops.clip(x_prob, 1e-7, 1.0 - 1e-7)", "x_prob") if tf else
                     ("x_prob.clamp(1e-7, 1 - 1e-7)", "x_prob")),
                edit(track, "kl", ("-0.5 *", "-1.0 *")),
-               edit(track, "train_step", ("loss = ops.mean(recon + self.beta * kl)", "loss = ops.mean(recon)") if tf else
+               edit(track, "train_step", ("loss = ops.mean(recon + self.beta * kl)", "loss = ops.mean(recon)")
+                    if tf else
                     ("loss = recon + beta * kl", "loss = recon")),
                edit(track, "iwae", ("ops.logsumexp(log_w, axis=0) - ops.log(k)", "ops.mean(log_w, axis=0)") if tf else
                     ("torch.logsumexp(log_w, dim=0) - float(np.log(log_w.shape[0]))", "log_w.mean(dim=0)")),
@@ -245,7 +246,8 @@ def mistakes(track: str) -> dict:
                **hints(DEC_SHAPES, "needs a sigmoid"), **hints(DEC_NET, "applies a sigmoid there and yours does not"),
                **hints(REC_SAT, "clip"), **hints(KL_VALUES, "twice the expected values"),
                **hints(KL_GRAD, "2 times"),
-               **hints(STEP, "the KL term does not reach the loss"), **hints(IWAE_VALUES, "the mean of the log-weights"),
+               **hints(STEP, "the KL term does not reach the loss"),
+               **hints(IWAE_VALUES, "the mean of the log-weights"),
                **hints(RANGES["nan"] + RANGES["hidden"], "must be NaN"),
                **hints(GRID, "the rows go from low to high"), **hints(COND, "comes first")}),
         "b": ([edit(track, "encoder", ('strides=2, padding="same", activation="relu")(image)',
@@ -257,7 +259,8 @@ def mistakes(track: str) -> dict:
                edit(track, "reconstruction", ("axis=1)", "axis=1) / 784") if tf else (".sum(dim=1)", ".mean(dim=1)")),
                edit(track, "kl", ("axis=-1)", "axis=-1) / ops.cast(ops.shape(z_mean)[-1], 'float32')") if tf else
                     ("dim=-1)", "dim=-1) / z_mean.shape[-1]")),
-               edit(track, "train_step", ("ops.mean(recon + self.beta * kl)", "ops.sum(recon + self.beta * kl)") if tf else
+               edit(track, "train_step", ("ops.mean(recon + self.beta * kl)", "ops.sum(recon + self.beta * kl)")
+                    if tf else
                     ("optimizer.zero_grad()\n", "")),
                edit(track, "iwae", (" - ops.log(k)", "") if tf else (" - float(np.log(log_w.shape[0]))", "")),
                edit(track, "latent_ranges", ("np.percentile(codes, percentile, axis=0)",
@@ -302,7 +305,8 @@ def mistakes(track: str) -> dict:
                                         "xs = np.linspace(0.05, 0.95, n)")),
                edit(track, "condition", ("ops.one_hot(labels, n_classes)", "ops.one_hot(labels, 10)") if tf else
                     ("F.one_hot(labels, n_classes)", "F.one_hot(labels, 10)")),
-               edit(track, "iwae", ("log_w = log_px_given_z + log_prior - log_post", "log_w = log_px_given_z - log_post")),
+               edit(track, "iwae", ("log_w = log_px_given_z + log_prior - log_post",
+                                    "log_w = log_px_given_z - log_post")),
                edit(track, "train_step", ("return {m.name: m.result() for m in self.metrics}",
                                           "return {'loss': ops.mean(recon + kl), 'recon': ops.mean(recon), "
                                           "'kl': ops.mean(kl)}") if tf else

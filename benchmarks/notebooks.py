@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -34,15 +35,19 @@ def cell_seconds(cell) -> float:
     return (parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds()
 
 
-def run_notebook(path: Path, env: dict) -> tuple[float, list]:
-    """(wall seconds, [(seconds, first line of the cell)]) of one top-to-bottom run."""
+def run_notebook(path: Path, env: dict) -> tuple[float, float, list]:
+    """(wall seconds, kernel CPU seconds, [(seconds, first line of the cell)]) of one top-to-bottom run.
+
+    The kernel's CPU time (user + system, read when nbclient has shut it down and reaped it) is
+    what the run costs whatever else the machine runs: with one thread per framework it is the
+    wall time the run takes on an idle core, where the wall time of a loaded machine is not."""
     import nbformat
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    start = time.perf_counter()
+    start, before = time.perf_counter(), _children_cpu()
     try:
         with tempfile.TemporaryDirectory() as work:
             NotebookClient(nb, timeout=3600, kernel_name="python3",
@@ -52,7 +57,12 @@ def run_notebook(path: Path, env: dict) -> tuple[float, list]:
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
     cells = [(cell_seconds(c), (c.source.strip().splitlines() or [""])[0][:60])
              for c in nb.cells if c.cell_type == "code"]
-    return time.perf_counter() - start, sorted(cells, reverse=True)
+    return time.perf_counter() - start, _children_cpu() - before, sorted(cells, reverse=True)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -74,15 +84,16 @@ def main() -> None:
         env[key] = value
     print(f"solution notebooks top to bottom, {args.threads} thread(s) per framework, {os.cpu_count()} cores"
           + (f", {' '.join(args.env)}" if args.env else ", default settings"))
-    print(f"{'notebook':22} {'minutes':>8}  slowest cells")
+    print(f"{'notebook':22} {'minutes':>8} {'CPU min':>8} {'load':>5}  slowest cells (wall)   (CPU: the kernel's own "
+          f"time; load: the 1-minute load average at the end, a shared machine's other jobs)")
     for name in args.assignments.split(","):
         for track in args.tracks.split(","):
             path = ROOT / "solutions" / name / f"{name}_{track}.ipynb"
             if not path.is_file():
                 ap.error(f"{path}: no such solution notebook")
-            wall, cells = run_notebook(path, env)
+            wall, cpu, cells = run_notebook(path, env)
             slow = "; ".join(f"{s:.0f} s {line!r}" for s, line in cells[:args.slowest])
-            print(f"{path.name:22} {wall / 60:8.1f}  {slow}", flush=True)
+            print(f"{path.name:22} {wall / 60:8.1f} {cpu / 60:8.1f} {os.getloadavg()[0]:5.1f}  {slow}", flush=True)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ def test_train_writes_figures_and_metrics(tiny_npz, tmp_path, capsys):
     assert np.isfinite(metrics["test_neg_elbo"]) and metrics["test_neg_elbo"] < 543   # untrained: about 543
     for png in ["loss_curves", "reconstructions", "latent_scatter", "manifold", "inputs_vs_outputs"]:
         assert (out / f"{png}.png").stat().st_size > 1000, png
+    assert metrics["test_neg_iwae"] <= metrics["test_neg_elbo_k_samples"] and metrics["iwae_k"] == 50
     assert "held-out neg-ELBO" in capsys.readouterr().out
 
     # --resume with one more epoch continues the same history; --threads reaches torch

@@ -96,7 +96,8 @@ def check_vae(model, track, out_dir, data=None):
     def check(work, out):
         folder = work / out_dir
         files(folder, VAE_FIGURES + (["digits_by_class.png"] if model == "cvae" else []))
-        m = metrics(folder, "test_neg_elbo", "test_recon", "test_kl", "history", "latent_ranges")
+        m = metrics(folder, "test_neg_elbo", "test_recon", "test_kl", "history", "latent_ranges", "test_neg_iwae",
+                    "test_neg_elbo_bits_per_dim", "test_neg_iwae_bits_per_dim")
         assert m["model"] == model and m["track"] == track
         if model == "cvae":
             assert 0.0 <= m["generation_accuracy"] <= 1.0

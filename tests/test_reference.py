@@ -64,3 +64,31 @@ def test_latent_ranges_per_class():
 def test_unknown_reduction_is_an_error():
     with pytest.raises(ValueError, match="reduce"):
         ref.gaussian_kl(np.zeros((1, 1)), np.zeros((1, 1)), reduce="avg")
+
+
+def test_iwae_bound_by_hand():
+    # q = p (mean 0, log-variance 0): the log-weights are log p(x|z_k), the bound log((e^-1 + e^-3) / 2)
+    z = np.array([[[0.3, -1.0]], [[2.0, 0.5]]])
+    zeros = np.zeros((1, 2))
+    got = ref.iwae_bound(np.array([[-1.0], [-3.0]]), z, zeros, zeros)
+    assert got == pytest.approx([np.log((np.exp(-1.0) + np.exp(-3.0)) / 2)])
+    # K = 1 is the one-sample ELBO: log p(x|z) + log p(z) - log q(z|x); here z = mu, so log q = -log(2 pi) - 1/2 sum lv
+    mu, lv = np.array([[1.0, 0.0]]), np.array([[0.0, np.log(4.0)]])
+    one = ref.iwae_bound(np.array([[-5.0]]), mu[None], mu, lv)
+    log_p = -np.log(2 * np.pi) - 0.5
+    assert one == pytest.approx([-5.0 + log_p + np.log(2 * np.pi) + 0.5 * np.log(4.0)])
+
+
+def test_iwae_bound_is_finite_for_real_likelihoods_and_tighter_than_the_mean(rng):
+    log_px = rng.uniform(-900, -700, (50, 4))
+    z = rng.normal(size=(50, 4, 2))
+    bound = ref.iwae_bound(log_px, z, np.zeros((4, 2)), np.zeros((4, 2)))
+    assert np.all(np.isfinite(bound)) and np.all(bound >= log_px.mean(0)) and np.all(bound <= log_px.max(0))
+
+
+def test_bits_per_dim_and_binarize(rng):
+    assert ref.bits_per_dim(784 * np.log(2.0)) == pytest.approx(1.0)
+    grey = np.array([0.0, 1.0, 0.3] * 10000, np.float32)
+    b = ref.binarize(grey, rng)
+    assert set(np.unique(b)) == {0.0, 1.0} and b[0] == 0 and b[1] == 1
+    assert b[2::3].mean() == pytest.approx(0.3, abs=0.02)

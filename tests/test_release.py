@@ -166,7 +166,7 @@ def test_nbgrader_flow(tmp_path):
                 return sum(g.auto_score or 0.0 for g in grades), sum(g.max_score for g in grades)
 
             solved, maximum = autograded("solved")
-            assert maximum == 56, f"{key}: {maximum} autograded points (one notebook has 56)"
+            assert maximum == 60, f"{key}: {maximum} autograded points (one notebook has 60)"
             assert solved == maximum, f"{key}: the solution got {solved} of {maximum} autograded points"
             assert (course / "feedback" / "solved" / key / f"vae_{track}.html").is_file()
     print(f"nbgrader generate_assignment + autograde (2 notebooks) + generate_feedback: {time.time() - start:.0f} s")

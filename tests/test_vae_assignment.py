@@ -32,7 +32,7 @@ TRACKS = ("tf", "torch")
 ANSWERS = ("reparam_answer", "kl_answer", "curves_answer", "ranges_answer", "latent_answer")
 QUICK_ENV = {"GENCOURSE_EPOCHS": "1", "GENCOURSE_TRAIN_SIZE": "500", **{k: "1" for k in (
     "OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")}}
-POINTS = 56
+POINTS = 60
 
 
 def source(track: str) -> Path:
@@ -92,6 +92,7 @@ REC_VALUES, REC_SAT, REC_GRAD = (checks_named("reconstruction", "cross-entropy")
                                  checks_named("reconstruction", "finite"), checks_named("reconstruction", "gradient"))
 KL_VALUES, KL_GRAD = checks_named("kl", "(hidden)") + checks_named("kl", "closed form"), checks_named("kl", "gradients")
 STEP = checks_named("train_step", "")
+IWAE_VALUES = checks_named("iwae", "one value per example") + checks_named("iwae", "hidden")
 RANGES = {k: checks_named("latent_ranges", w) for k, w in
           (("minmax", "(min, max)"), ("pct", "percentiles"), ("nan", "NaN"), ("hidden", "hidden"))}
 GRID = checks_named("manifold", "grid of codes") + checks_named("manifold", "Manifold grid")
@@ -153,6 +154,37 @@ def test_kl_hints_name_a_cause_only_where_the_inputs_tell_causes_apart():
         assert "+ 0.3" in _kl_verdict(case, kl + 0.3)            # an offset no known mistake makes: described
 
 
+def test_iwae_judges_name_each_known_mistake_and_pass_the_oracle():
+    """On each visible and hidden case every known wrong bound is told apart from the others and from the
+    right one (so its hint is the one given); a log-mean-exp without the max passes the values and fails
+    only the finiteness check, at a digit's likelihood."""
+    from gencourse import reference
+    from gencourse.reference.vae import log_normal
+    from gencourse.vae.assignment.iwae_checks import iwae_variants
+
+    def verdict(judge, case, value):
+        try:
+            judge(case.inputs, {"k": Reply(arrays={"value": np.asarray(value), "again": np.asarray(value)})}, "k")
+        except Mistake as e:
+            return str(e)
+        return "correct"
+
+    cases = [vc.iwae_case(201, 50, 6, 2), vc.iwae_case(202, 7, 9, 3, log_px=(-12.0, -1.0)),
+             vc.iwae_case(212, 30, 4, 1, log_px=(-40.0, -2.0))]
+    for case in cases:
+        args = [case.inputs[k].astype(np.float64) for k in ("log_px_given_z", "z", "z_mean", "z_log_var")]
+        assert verdict(vc.judge_iwae, case, reference.iwae_bound(*args).astype(np.float32)) == "correct"
+        for value, hint in iwae_variants(*args):
+            assert verdict(vc.judge_iwae, case, value.astype(np.float32)) == hint
+    deep = vc.iwae_case(203, 50, 5, 2, log_px=(-700.0, -150.0))
+    lp, z, mu, lv = (deep.inputs[k].astype(np.float64) for k in ("log_px_given_z", "z", "z_mean", "z_log_var"))
+    log_w = (lp + log_normal(z) - log_normal(z, mu[None], lv[None])).astype(np.float32)
+    with np.errstate(divide="ignore"):
+        naive = np.log(np.mean(np.exp(log_w), axis=0))          # exp(-400) is 0 in float32
+    assert "log-sum-exp" in verdict(vc.judge_iwae_finite, deep, naive)
+    assert verdict(vc.judge_iwae_finite, deep, reference.iwae_bound(lp, z, mu, lv)) == "correct"
+
+
 def test_the_grids_and_the_manifold_image_follow_the_report():
     from gencourse.reference.vae import latent_grid, manifold_image
 
@@ -198,8 +230,11 @@ def mistakes(track: str) -> dict:
                edit(track, "reconstruction", ("ops.clip(x_prob, 1e-7, 1.0 - 1e-7)", "x_prob") if tf else
                     ("x_prob.clamp(1e-7, 1 - 1e-7)", "x_prob")),
                edit(track, "kl", ("-0.5 *", "-1.0 *")),
-               edit(track, "train_step", ("loss = ops.mean(recon + kl)", "loss = ops.mean(recon)") if tf else
-                    ("loss = recon + kl", "loss = recon")),
+               edit(track, "train_step", ("loss = ops.mean(recon + self.beta * kl)", "loss = ops.mean(recon)")
+                    if tf else
+                    ("loss = recon + beta * kl", "loss = recon")),
+               edit(track, "iwae", ("ops.logsumexp(log_w, axis=0) - ops.log(k)", "ops.mean(log_w, axis=0)") if tf else
+                    ("torch.logsumexp(log_w, dim=0) - float(np.log(log_w.shape[0]))", "log_w.mean(dim=0)")),
                edit(track, "latent_ranges", ("np.full((n_classes, z.shape[1], 2), np.nan)",
                                              "np.zeros((n_classes, z.shape[1], 2))")),
                edit(track, "manifold", ("ys = np.linspace(high[1], low[1], n)", "ys = np.linspace(low[1], high[1], n)")),
@@ -212,6 +247,7 @@ def mistakes(track: str) -> dict:
                **hints(REC_SAT, "clip"), **hints(KL_VALUES, "twice the expected values"),
                **hints(KL_GRAD, "2 times"),
                **hints(STEP, "the KL term does not reach the loss"),
+               **hints(IWAE_VALUES, "the mean of the log-weights"),
                **hints(RANGES["nan"] + RANGES["hidden"], "must be NaN"),
                **hints(GRID, "the rows go from low to high"), **hints(COND, "comes first")}),
         "b": ([edit(track, "encoder", ('strides=2, padding="same", activation="relu")(image)',
@@ -223,8 +259,10 @@ def mistakes(track: str) -> dict:
                edit(track, "reconstruction", ("axis=1)", "axis=1) / 784") if tf else (".sum(dim=1)", ".mean(dim=1)")),
                edit(track, "kl", ("axis=-1)", "axis=-1) / ops.cast(ops.shape(z_mean)[-1], 'float32')") if tf else
                     ("dim=-1)", "dim=-1) / z_mean.shape[-1]")),
-               edit(track, "train_step", ("ops.mean(recon + kl)", "ops.sum(recon + kl)") if tf else
+               edit(track, "train_step", ("ops.mean(recon + self.beta * kl)", "ops.sum(recon + self.beta * kl)")
+                    if tf else
                     ("optimizer.zero_grad()\n", "")),
+               edit(track, "iwae", (" - ops.log(k)", "") if tf else (" - float(np.log(log_w.shape[0]))", "")),
                edit(track, "latent_ranges", ("np.percentile(codes, percentile, axis=0)",
                                              "np.percentile(codes, percentile / 100, axis=0)"),
                     ("np.percentile(codes, 100 - percentile, axis=0)", "np.percentile(codes, 100 - percentile / 100, axis=0)")),
@@ -239,6 +277,7 @@ def mistakes(track: str) -> dict:
                **hints(REC_VALUES, "the mean over the 784 pixels"), **hints(REC_GRAD, "times the expected one"),
                **hints(KL_VALUES, "mean over the"), **hints(KL_GRAD, "times the expected one"),
                **hints(STEP, "summed over the batch" if tf else "the gradients accumulate"),
+               **hints(IWAE_VALUES, "log K"),
                **hints(RANGES["pct"] + RANGES["hidden"], "read as a fraction"), **hints(S_STATS, "uniform"),
                **hints(IMAGE, "cuts them into strips"), **hints(COND, "64-bit floats for 32-bit features")}),
         "c": ([edit(track, "encoder", ('z_log_var = layers.Dense(latent_dim, name="z_log_var")(h)',
@@ -266,6 +305,8 @@ def mistakes(track: str) -> dict:
                                         "xs = np.linspace(0.05, 0.95, n)")),
                edit(track, "condition", ("ops.one_hot(labels, n_classes)", "ops.one_hot(labels, 10)") if tf else
                     ("F.one_hot(labels, n_classes)", "F.one_hot(labels, 10)")),
+               edit(track, "iwae", ("log_w = log_px_given_z + log_prior - log_post",
+                                    "log_w = log_px_given_z - log_post")),
                edit(track, "train_step", ("return {m.name: m.result() for m in self.metrics}",
                                           "return {'loss': ops.mean(recon + kl), 'recon': ops.mean(recon), "
                                           "'kl': ops.mean(kl)}") if tf else
@@ -276,6 +317,7 @@ def mistakes(track: str) -> dict:
                **hints(DEC_SHAPES, "parameters, the report's 65,089"), **hints(DEC_NET, "weights do not fit"),
                **hints(KL_VALUES, "the 1 inside"),
                **hints(STEP, "not the trackers' running means" if tf else "swapped"),
+               **hints(IWAE_VALUES, "the prior's log-density"),
                **hints(RANGES["pct"] + RANGES["hidden"], "gave the min and max"),
                **hints(GRID, "the probabilities themselves"),
                **hints(COND[1:], "n_classes is 4")}),
@@ -324,6 +366,14 @@ def other_styles(track: str) -> list[dict]:
                                        "self.optimizer.apply_gradients(zip(grads, self.trainable_weights))",
                                        "weights = self.encoder.trainable_weights + self.decoder.trainable_weights\n"
                                        "self.optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))")),
+            edit(track, "iwae", ("log_w = log_px_given_z + log_prior - log_post\n", ""),   # no 2 pi: it cancels
+                 ("log_prior = -0.5 * ops.sum(log_2pi + ops.square(z), axis=-1)",
+                  "log_prior = -0.5 * ops.sum(ops.square(z), axis=-1)"),
+                 ("log_post = -0.5 * ops.sum(log_2pi + z_log_var", "log_post = -0.5 * ops.sum(z_log_var"),
+                 ("k = ops.cast(ops.shape(log_w)[0], log_w.dtype)\n", "log_w = log_px_given_z + log_prior - log_post\n"
+                                                                     "top = ops.max(log_w, axis=0)\n"),
+                 ("return ops.logsumexp(log_w, axis=0) - ops.log(k)",
+                  "return top + ops.log(ops.mean(ops.exp(log_w - top), axis=0))")),
             edit(track, "condition", ("onehot = ops.cast(ops.one_hot(labels, n_classes), h.dtype)",
                                       "onehot = ops.one_hot(labels, n_classes, dtype=h.dtype)")),
             *_neutral_styles(track)]
@@ -351,6 +401,10 @@ def other_styles(track: str) -> list[dict]:
              ("optimizer.zero_grad()", "optimizer.zero_grad(set_to_none=True)")),
         edit(track, "condition", ("torch.cat([h, F.one_hot(labels, n_classes).to(h.dtype)], dim=-1)",
                                   "torch.hstack([h, torch.eye(n_classes, dtype=h.dtype)[labels]])")),
+        edit(track, "iwae", ("log_w = log_px_given_z + log_prior - log_post",
+                             "q = torch.distributions.Normal(z_mean, torch.exp(0.5 * z_log_var))\n"
+                             "p = torch.distributions.Normal(0.0, 1.0)\n"
+                             "log_w = log_px_given_z + p.log_prob(z).sum(-1) - q.log_prob(z).sum(-1)")),
         *_neutral_styles(track)]
 
 
@@ -426,9 +480,11 @@ def test_solution_notebook_runs_top_to_bottom(track, tmp_path):
     assert elapsed < 300
     outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "VAE epoch   1" in outputs and "CVAE epoch   1" in outputs and "8-d code" in outputs
+    assert "-L_50 (your iwae_bound, K = 50)" in outputs and "bits/dim" in outputs and "beta = 4 epoch" in outputs
     figures = {p.name for p in (tmp_path / "figures").iterdir()}
     assert {"loss_curves.png", "reconstructions.png", "latent_scatter.png", "manifolds.png", "inputs_vs_outputs.png",
-            "cvae_scatter.png", "cvae_manifolds.png", "cvae_inputs_vs_outputs.png", "prior_samples.png"} <= figures
+            "cvae_scatter.png", "cvae_manifolds.png", "cvae_inputs_vs_outputs.png", "prior_samples.png",
+            "beta_reconstructions.png", "beta_0.5_scatter.png", "beta_4_scatter.png"} <= figures
 
 
 HOSTILE_KL = {

@@ -22,6 +22,7 @@ class NumpyTrainer:
         self.config, self.epochs_seen, self.saved = config, 0, None
 
     def train_epoch(self, x, y, batch_size, seed, on_batch=None):
+        self.seen = getattr(self, "seen", []) + [x]
         for i in range(0, len(x), batch_size):
             if on_batch:
                 on_batch(len(x[i:i + batch_size]))
@@ -77,6 +78,22 @@ def test_run_writes_figures_and_metrics(fake, tiny, tmp_path, capsys):
     assert ranges.shape == (10, 2, 2) and np.all(ranges[..., 0] <= ranges[..., 1])
     assert "digit |" in capsys.readouterr().out
     assert "digit |" in (tmp_path / "latent_ranges.txt").read_text()
+
+
+def test_binarized_digits_and_the_iwae_bound(fake, tiny, tmp_path, monkeypatch):
+    made = []
+    monkeypatch.setattr(run, "make_trainer", lambda track, config, device: made.append(NumpyTrainer(config)) or made[-1])
+    m = run.train("vae", "torch", epochs=2, data=tiny, out=tmp_path, progress=False, iwae_k=20)
+    first, second = made[0].seen
+    assert set(np.unique(first)) == {0.0, 1.0} and not np.array_equal(first, second)   # a new draw each epoch
+    assert abs(first.mean() - tiny.x_train.mean() / 255) < 0.01
+    # the stand-in decodes every pixel as 1/2: log p(x|z) = -784 log 2 exactly on binary digits, 1 bit per pixel;
+    # q = N(ink, 1) against the prior puts the k-sample ELBO KL above that, the IWAE bound between them
+    assert 784 * np.log(2) < m["test_neg_iwae"] < m["test_neg_elbo_k_samples"]
+    assert m["test_neg_iwae_bits_per_dim"] == pytest.approx(m["test_neg_iwae"] / (784 * np.log(2)))
+    assert m["digits"] == "dynamically binarized" and m["iwae_k"] == 20
+    grey = run.train("vae", "torch", epochs=1, data=tiny, out=tmp_path / "grey", progress=False, grey=True, iwae_k=0)
+    assert not np.array_equal(np.unique(made[-1].seen[0]), [0.0, 1.0]) and "test_neg_iwae" not in grey
 
 
 def test_resume_continues_where_it_stopped(fake, tiny, tmp_path):

@@ -41,6 +41,11 @@ def checks(assignment) -> list:
                       [vc.kl_case(113, 20, 7, mu_range=6.0, log_var_range=(-4.0, 4.0)), vc.kl_case(111, 1, 2),
                        vc.kl_case(114, 50, 1), vc.kl_case(112, 4, 3, zero=True)],
                       vc.judge_kl, prefix="hidden/kl", **hidden),
+        vc.make_check("IWAE bound (hidden): one code per example (the ELBO's estimate), one latent dimension, "
+                      "a batch of one, K=200 at a digit's likelihood", "iwae", 1, "iwae",
+                      [vc.iwae_case(211, 1, 8, 2), vc.iwae_case(212, 30, 4, 1, log_px=(-40.0, -2.0)),
+                       vc.iwae_case(213, 10, 1, 4), vc.iwae_case(214, 200, 3, 2, log_px=(-500.0, -300.0))],
+                      vc.judge_iwae, prefix="hidden/iwae", **hidden),
         vc.make_check("Training step (hidden): the CVAE's step (images and digits), another batch and rate",
                       "train_step", 1, "one_step", lambda: [vc.step_case(track, 181, 8, 10, 0.02)],
                       vc.judge_step(track), prefix="hidden/step", **hidden),

@@ -8,7 +8,10 @@ from .cyclegan import cycle_consistency_loss, identity_loss, instance_norm
 from .stylegan import adaptive_instance_norm, mix_styles, pixel_norm, truncate
 from .vae import (
     bernoulli_reconstruction,
+    binarize,
+    bits_per_dim,
     gaussian_kl,
+    iwae_bound,
     neg_elbo,
     reparameterize,
     latent_ranges,
@@ -23,7 +26,10 @@ __all__ = [
     "pixel_norm",
     "truncate",
     "bernoulli_reconstruction",
+    "binarize",
+    "bits_per_dim",
     "gaussian_kl",
+    "iwae_bound",
     "neg_elbo",
     "reparameterize",
     "latent_ranges",

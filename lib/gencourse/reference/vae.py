@@ -37,6 +37,38 @@ def neg_elbo(x, x_prob, z_mean, z_log_var, *, reduce: str = "batch_mean"):
     )
 
 
+def log_normal(z, mean=0.0, log_var=0.0):
+    """log N(z; mean, diag exp(log_var)), summed over the last axis (the latent dimensions)."""
+    z, mean, log_var = (np.asarray(a, dtype=np.float64) for a in (z, mean, log_var))
+    return -0.5 * np.sum(np.log(2 * np.pi) + log_var + (z - mean) ** 2 / np.exp(log_var), axis=-1)
+
+
+def iwae_bound(log_px_given_z, z, z_mean, z_log_var):
+    """The importance-weighted bound on log p(x) of each example (Burda, Grosse & Salakhutdinov 2016, eq. 8):
+    log 1/K sum_k p(x|z_k) p(z_k) / q(z_k|x), with z_k ~ q(z|x).
+
+    log_px_given_z [K, B]; z [K, B, d], the K codes drawn for each example; z_mean, z_log_var [B, d].
+    Returns [B] nats; K = 1 is the one-sample ELBO, and the bound tightens as K grows. The log-sum-exp
+    subtracts each example's largest log-weight first: log p(x|z) of a digit is hundreds of nats.
+    """
+    log_w = (np.asarray(log_px_given_z, dtype=np.float64) + log_normal(z)
+             - log_normal(z, np.asarray(z_mean)[None], np.asarray(z_log_var)[None]))
+    top = log_w.max(axis=0)
+    return top + np.log(np.mean(np.exp(log_w - top), axis=0))
+
+
+def bits_per_dim(nats, dims: int = 28 * 28):
+    """Nats per image as bits per pixel: nats / (dims ln 2), the unit of likelihood papers."""
+    return np.asarray(nats) / (dims * np.log(2.0))
+
+
+def binarize(x, rng):
+    """One Bernoulli draw per pixel with the grey level as its probability: dynamically binarized MNIST
+    (a new draw each epoch for training), on which the Bernoulli decoder's ELBO bounds log p(x)."""
+    x = np.asarray(x, dtype=np.float32)
+    return (rng.random(x.shape, dtype=np.float32) < x).astype(np.float32)
+
+
 def reparameterize(z_mean, z_log_var, epsilon):
     """z = mu + exp(1/2 log sigma^2) * eps, with eps ~ N(0, I) given explicitly."""
     mu = np.asarray(z_mean, dtype=np.float64)

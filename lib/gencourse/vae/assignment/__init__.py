@@ -8,6 +8,8 @@ Parts (nbgrader grade_ids of the student's cells) and what judges them:
   trusted weights loaded into the student's network layer by layer (`grading.networks`);
 - `reconstruction`, `kl`: the two terms of the negative ELBO against
   `reference.vae`, their gradients, saturated probabilities;
+- `iwae`: the importance-weighted bound of given codes against `reference.iwae_bound`, finite at
+  a real digit's hundreds of nats;
 - `train_step`: two SGD steps from fixed weights against the grader's own;
 - `latent_ranges`, `manifold`: ranges per digit (percentiles, NaN for an absent
   digit), the manifold's grid of codes and its image from a trusted decoder;
@@ -21,7 +23,7 @@ from __future__ import annotations
 from ...grading.contract import Assignment, per_track
 
 TRACKS = ("tf", "torch")
-PARTS = ["sampling", "encoder", "decoder", "reconstruction", "kl", "train_step", "latent_ranges", "manifold",
+PARTS = ["sampling", "encoder", "decoder", "reconstruction", "kl", "train_step", "iwae", "latent_ranges", "manifold",
          "condition"]
 
 

@@ -17,6 +17,7 @@ from .elbo_checks import (  # noqa: F401  (the hidden checks take them from here
     gradient_case, image_shape, judge_kl, judge_kl_grad, judge_reconstruction, judge_reconstruction_grad,
     judge_sampling_gradients, judge_sampling_stats, judge_saturated, kl_case, reconstruction_case, sampling_case,
 )
+from .iwae_checks import iwae_case, judge_iwae, judge_iwae_finite  # noqa: F401
 from .latent_checks import (  # noqa: F401
     condition_case, grid_case, judge_condition, judge_grid, judge_manifold, judge_ranges, manifold_case, ranges_case,
 )
@@ -70,6 +71,11 @@ def visible_checks(track: str) -> list[Check]:
                    [kl_case(23, 8, 5), kl_case(21, 16, 2), kl_case(22, 33, 3)], judge_kl),
         make_check("KL divergence: its gradients with respect to z_mean and z_log_var", "kl", 1, "kl_grad",
                    [with_weights(kl_case(24, 12, 3), 25)], judge_kl_grad),
+        make_check("IWAE bound: log of the mean importance weight p(x|z) p(z) / q(z|x) over the K codes, "
+                   "one value per example", "iwae", 2, "iwae",
+                   [iwae_case(201, 50, 6, 2), iwae_case(202, 7, 9, 3, log_px=(-12.0, -1.0))], judge_iwae),
+        make_check("IWAE bound: finite for log p(x|z) of hundreds of nats, as for real digits", "iwae", 1, "iwae",
+                   [iwae_case(203, 50, 5, 2, log_px=(-700.0, -150.0))], judge_iwae_finite),
         make_check("Training step: two SGD steps from fixed weights follow the mean negative ELBO's gradient, "
                    "and return its metrics", "train_step", 4, "one_step", lambda: [step_case(track, 81)],
                    judge_step(track)),

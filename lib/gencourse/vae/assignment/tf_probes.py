@@ -3,9 +3,10 @@
 Student parts: `Sampling` (a Keras layer called on [z_mean, z_log_var]),
 `build_encoder(latent_dim, n_classes)` and `build_decoder(latent_dim, n_classes)`
 (functional models), `reconstruction_loss(x, x_prob)`, `kl_divergence(z_mean,
-z_log_var)`, the `VAE` model's `train_step`, `latent_ranges`, `latent_grid`,
-`decode_manifold` and `condition(h, labels, n_classes)`. A part is probed with
-the trusted versions of the others (`substituted`), so that each is judged alone.
+z_log_var)`, `iwae_bound(log_px_given_z, z, z_mean, z_log_var)`, the `VAE` model's
+`train_step`, `latent_ranges`, `latent_grid`, `decode_manifold` and `condition(h, labels,
+n_classes)`. A part is probed with the trusted versions of the others (`substituted`), so that
+each is judged alone.
 """
 
 from __future__ import annotations
@@ -132,6 +133,12 @@ def kl(ns, z_mean, z_log_var):
 
 def kl_grad(ns, z_mean, z_log_var, weights):
     return _gradient(part(ns, "kl_divergence"), z_mean, z_log_var, weights)
+
+
+def iwae(ns, log_px_given_z, z, z_mean, z_log_var):
+    fn = part(ns, "iwae_bound")
+    args = [_t(a) for a in (log_px_given_z, z, z_mean, z_log_var)]
+    return {"value": plain(fn(*args)), "again": plain(fn(*args))}
 
 
 # ------------------------------------------------------------------ one training step

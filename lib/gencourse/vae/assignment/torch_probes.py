@@ -3,6 +3,7 @@
 Student parts: `Sampling` (an nn.Module called as `Sampling()(z_mean, z_log_var)`),
 `Encoder(latent_dim, n_classes)` and `Decoder(latent_dim, n_classes)` (nn.Modules),
 `reconstruction_loss(x, x_prob)`, `kl_divergence(z_mean, z_log_var)`,
+`iwae_bound(log_px_given_z, z, z_mean, z_log_var)`,
 `train_step(encoder, decoder, optimizer, x, y)`, `latent_ranges`, `latent_grid`,
 `decode_manifold` and `condition(h, labels, n_classes)`. A part is probed with
 the trusted versions of the others (`substituted`), so that each is judged alone.
@@ -130,6 +131,13 @@ def kl(ns, z_mean, z_log_var):
 
 def kl_grad(ns, z_mean, z_log_var, weights):
     return _gradient(part(ns, "kl_divergence"), z_mean, z_log_var, weights)
+
+
+def iwae(ns, log_px_given_z, z, z_mean, z_log_var):
+    fn = part(ns, "iwae_bound")
+    args = [_t(a) for a in (log_px_given_z, z, z_mean, z_log_var)]
+    with torch.no_grad():
+        return {"value": plain(fn(*args)), "again": plain(fn(*args))}
 
 
 # ------------------------------------------------------------------ one training step

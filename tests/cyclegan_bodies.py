@@ -263,8 +263,8 @@ losses = {{"G_adv": generator_adversarial_loss({d_b}(fake_b), gan_mode),
           "F_adv": generator_adversarial_loss({d_a}(fake_a), gan_mode),
           "cycle": cycle_consistency_loss(real_a, rec_a, real_b, rec_b, lambda_cycle)}}
 if lambda_identity and {identity}:
-    losses["identity_A"] = identity_loss(real_a, F(real_a), lambda_cycle, lambda_identity)
-    losses["identity_B"] = identity_loss(real_b, G(real_b), lambda_cycle, lambda_identity)
+    losses["identity_A"] = identity_loss(real_a, F(real_a), lambda_identity)
+    losses["identity_B"] = identity_loss(real_b, G(real_b), lambda_identity)
 if semantic is not None:
     c_a, c_b, labels_a, labels_b, weight = semantic
     losses["semantic_A"] = semantic_consistency_loss(c_b(fake_b), labels_a, weight)
@@ -302,8 +302,8 @@ _TF_G = """with tf.GradientTape() as tape:
               "F_adv": generator_adversarial_loss({d_a}(fake_a, training=True), gan_mode),
               "cycle": cycle_consistency_loss(real_a, rec_a, real_b, rec_b, lambda_cycle)}}
     if lambda_identity and {identity}:
-        losses["identity_A"] = identity_loss(real_a, F(real_a, training=True), lambda_cycle, lambda_identity)
-        losses["identity_B"] = identity_loss(real_b, G(real_b, training=True), lambda_cycle, lambda_identity)
+        losses["identity_A"] = identity_loss(real_a, F(real_a, training=True), lambda_identity)
+        losses["identity_B"] = identity_loss(real_b, G(real_b, training=True), lambda_identity)
     if semantic is not None:
         c_a, c_b, labels_a, labels_b, weight = semantic
         losses["semantic_A"] = semantic_consistency_loss(c_b(fake_b), labels_a, weight)

@@ -116,10 +116,9 @@ def test_cycle_judge_names_each_mistake():
 
 
 def test_identity_judge_names_the_weight():
-    case = cc.identity_case(6, (2, 5, 5, 1), 10.0, 0.5)
+    case = cc.identity_case(6, (2, 5, 5, 1), 2.0)
     l1 = np.abs(case.inputs["real"].astype(np.float64) - case.inputs["same"]).mean()
-    for value, hint in [(0.5 * l1, "lambda_identity alone"), (10 * l1, "lambda_cycle alone"),
-                        (l1, "weight is missing")]:
+    for value, hint in [(20 * l1, "the paper's way"), (5 * l1, "fixed at 5"), (l1, "weight is missing")]:
         with pytest.raises(cc.Mistake, match=hint):
             cc.judge_identity(case.inputs, _loss_reply(value, 1), "k")
 
@@ -206,10 +205,10 @@ CYCLE_BODIES = {
     },
 }
 IDENTITY_BODIES = {
-    "torch": {"weight": "return lambda_identity * (same - real).abs().mean()",
-              "l2": "return lambda_identity * lambda_cycle * ((same - real) ** 2).mean()"},
-    "tf": {"weight": "return lambda_identity * ops.mean(ops.abs(same - real))",
-           "l2": "return lambda_identity * lambda_cycle * ops.mean(ops.square(same - real))"},
+    "torch": {"weight": "return lambda_identity * 10.0 * (same - real).abs().mean()",
+              "l2": "return lambda_identity * ((same - real) ** 2).mean()"},
+    "tf": {"weight": "return lambda_identity * 10.0 * ops.mean(ops.abs(same - real))",
+           "l2": "return lambda_identity * ops.mean(ops.square(same - real))"},
 }
 T = {"cycle_loss": CYCLE_BODIES, "identity_loss": IDENTITY_BODIES, "discriminator": bodies.DISCRIMINATOR,
      "generator": bodies.GENERATOR, "adversarial": bodies.ADVERSARIAL, "semantic_loss": bodies.SEMANTIC,
@@ -220,8 +219,8 @@ T = {"cycle_loss": CYCLE_BODIES, "identity_loss": IDENTITY_BODIES, "discriminato
 PLANTS = {
     "p1": ({"cycle_loss": "l2", "identity_loss": "weight", "discriminator": "pooled", "generator": "zero_padding",
             "adversarial": "sigmoid_twice", "semantic_loss": "softmax_twice", "training_step": "no_pool"},
-           {CYCLE: "L2 instead of L1", CYCLE_H: "L2 instead of L1", IDENTITY: "lambda_identity alone",
-            IDENTITY_H: "lambda_identity alone", MAPS: "one number per image", MAPS_H: "one number per image",
+           {CYCLE: "L2 instead of L1", CYCLE_H: "L2 instead of L1", IDENTITY: "the paper's way",
+            IDENTITY_H: "the paper's way", MAPS: "one number per image", MAPS_H: "one number per image",
             FIELD: "no unit", FIELD_H: "no unit", PARAMS: "parameters", PARAMS_H: "parameters",
             D_NET: "weights do not fit", D_NET_H: "weights do not fit",
             G_NET: "zero padding where the reference pads", G_NET_H: "zero padding where the reference pads",

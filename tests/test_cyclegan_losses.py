@@ -104,7 +104,7 @@ def test_torch_cycle_identity_objective_match_oracle(rng):
     assert rel_err(tm.identity_loss(_t(rb), _t(sb)), ref.identity_loss(rb, sb)) < 1e-5
     for mode in MODES:
         got = sum(generator_terms(lambda name: getattr(tm, name), *map(_t, (d1, d2, ra, ca, rb, cb)),
-                                  gan_mode=mode, lambda_cycle=10.0, lambda_identity=0.5,
+                                  gan_mode=mode, lambda_cycle=10.0, lambda_identity=5.0,
                                   same_a=lambda: _t(sa), same_b=lambda: _t(sb)).values())
         assert rel_err(got, ref.generator_objective(d1, d2, ra, ca, rb, cb, sa, sb, gan_mode=mode)) < 1e-5
 
@@ -150,7 +150,7 @@ def test_keras_cycle_identity_objective_match_oracle(rng, tfm):
     assert rel_err(tfm.identity_loss(rb, sb), ref.identity_loss(rb, sb)) < 1e-5
     for mode in MODES:
         got = sum(generator_terms(lambda name: getattr(tfm, name), d1, d2, ra, ca, rb, cb, gan_mode=mode,
-                                  lambda_cycle=10.0, lambda_identity=0.5, same_a=lambda: sa,
+                                  lambda_cycle=10.0, lambda_identity=5.0, same_a=lambda: sa,
                                   same_b=lambda: sb).values())
         assert rel_err(got, ref.generator_objective(d1, d2, ra, ca, rb, cb, sa, sb, gan_mode=mode)) < 1e-5
 

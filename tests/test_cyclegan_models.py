@@ -59,7 +59,7 @@ def test_conv_output_size_rejects_a_too_small_input():
 
 def test_config_defaults():
     cfg = common.CycleGANConfig()
-    assert (cfg.blocks, cfg.lambda_cycle, cfg.lambda_identity, cfg.gan_mode) == (9, 10.0, 0.5, "lsgan")
+    assert (cfg.blocks, cfg.lambda_cycle, cfg.lambda_identity, cfg.gan_mode) == (9, 10.0, 5.0, "lsgan")
     assert common.CycleGANConfig(image_size=128).blocks == 6
     with pytest.raises(ValueError):
         common.CycleGANConfig(gan_mode="wgan")

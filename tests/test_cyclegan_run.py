@@ -223,13 +223,35 @@ def test_run_writes_figures_and_metrics(tiny_digits, tmp_path):
 
 
 @pytest.mark.parametrize("track", ["torch", "tf"])
-def test_a_semantic_run_trains_each_domains_classifier_first(tiny_digits, tmp_path, track):
+def test_a_semantic_run_trains_its_classifier_first(tiny_digits, tmp_path, track):
     if track == "tf":
         pytest.importorskip("tensorflow")
     m = train(track, data=tiny_digits, out=tmp_path, progress=False, steps_per_epoch=2, epochs=1,
               decay_epochs=0, semantic_weight=1.0, **TINY)
-    assert 0 <= m["semantic_classifier_accuracy_A"] <= 1 and 0 <= m["semantic_classifier_accuracy_B"] <= 1
+    assert 0 <= m["semantic_classifier_accuracy_A"] <= 1 and 0 <= m["pseudo_label_accuracy_A"] <= 1
     assert m["history"][0]["semantic_A"] > 0 and m["config"]["semantic_weight"] == 1.0
+    assert m["semantic_source"] == "B" and m["config"]["semantic_mode"] == "cycada"
+
+
+def test_cycada_reads_both_translations_with_the_source_classifier_and_its_own_labels(tiny_digits):
+    """CyCADA's setting (eq. 3): one classifier, trained on the source's labels, reads both sides, and the
+    labels are its predictions on the untranslated images; the oracle gives each side its own classifier
+    and the true labels."""
+    from gencourse.cyclegan.run import make_trainer, semantic_classifiers
+
+    cfg = CycleGANConfig(**TINY, semantic_weight=1.0, semantic_source="A")
+    t = make_trainer("torch", cfg)
+    _, (labels_a, labels_b) = semantic_classifiers("torch", t, tiny_digits, cfg)
+    f_s = t.classifiers["A"]
+    assert t.classifiers["B"] is f_s
+    for labels, domain in ((labels_a, tiny_digits.train_a), (labels_b, tiny_digits.train_b)):
+        assert np.array_equal(labels, t.classify(f_s, domain.array(12)).argmax(1))
+    assert not np.array_equal(labels_b, tiny_digits.train_b.labels)    # random images: f_S cannot know B's
+    oracle = CycleGANConfig(**TINY, semantic_weight=1.0, semantic_mode="oracle")
+    t = make_trainer("torch", oracle)
+    _, (labels_a, labels_b) = semantic_classifiers("torch", t, tiny_digits, oracle)
+    assert t.classifiers["A"] is not t.classifiers["B"]
+    assert np.array_equal(labels_b, tiny_digits.train_b.labels) and np.array_equal(labels_a, tiny_digits.train_a.labels)
 
 
 def test_a_semantic_run_needs_labels(tmp_path):

@@ -32,7 +32,8 @@ import numpy as np
 
 # Loss weights (paper section 4 and appendix 7.1, identity: section 5.2; reference
 # options lambda_A = lambda_B = 10, lambda_identity 0.5): cycle lambda 10 in each
-# direction, identity 0.5 * lambda.
+# direction, identity 0.5 * lambda = 5, here a weight of its own (so that an ablation
+# of the cycle loss leaves the identity term as it was).
 from ..reference.cyclegan import LAMBDA_CYCLE, LAMBDA_IDENTITY
 
 # Parameter counts of the reference layout (instance norm without affine
@@ -43,6 +44,7 @@ RESNET6_PARAMS = 7_837_699
 UNET_PARAMS = 54_404_099     # the tutorial's batch norm (innermost too) adds 4 x 5,440: 54,425,859
 
 GAN_MODES = ("lsgan", "bce")   # lsgan: the reference default; bce: the report's TF code
+SEMANTIC_MODES = ("cycada", "oracle")
 
 
 def patchgan_layers(n_layers: int = 3) -> tuple[tuple[int, int, int], ...]:
@@ -79,6 +81,9 @@ class CycleGANConfig:
     decay_epochs: int = 100            # linear decay to zero
     d_layers: int = 3                  # stride-2 convolutions of the PatchGAN (3: 70x70)
     semantic_weight: float = 0.0       # CyCADA's semantic-consistency loss (0: the paper's CycleGAN)
+    semantic_mode: str = "cycada"      # "cycada": one source classifier, its predictions as labels;
+    #                                    "oracle": each output domain's classifier and the true labels
+    semantic_source: str = "B"         # CyCADA's labelled source domain: B (MNIST), whose classifier reads A best
     seed: int = 0
 
     def __post_init__(self):
@@ -91,6 +96,9 @@ class CycleGANConfig:
             raise ValueError(f"image_size {self.image_size} is too small for a PatchGAN with "
                              f"{self.d_layers} stride-2 layers (its last instance-normalized map "
                              f"would be {normed}x{normed}); use a larger image size or fewer layers")
+        if self.semantic_mode not in SEMANTIC_MODES or self.semantic_source not in ("A", "B"):
+            raise ValueError(f"semantic_mode must be one of {SEMANTIC_MODES} and semantic_source A or B, "
+                             f"got {self.semantic_mode!r}, {self.semantic_source!r}")
         if self.gan_mode not in GAN_MODES:
             raise ValueError(f"gan_mode must be one of {GAN_MODES}, got {self.gan_mode!r}")
 
@@ -217,8 +225,8 @@ def generator_terms(part, d_b_fake_b, d_a_fake_a, real_a, rec_a, real_b, rec_b, 
     terms = {"G_adv": adv(d_b_fake_b, gan_mode), "F_adv": adv(d_a_fake_a, gan_mode),
              "cycle_A": cyc(real_a, rec_a, lambda_cycle), "cycle_B": cyc(real_b, rec_b, lambda_cycle)}
     if lambda_identity and same_a is not None and same_b is not None:
-        terms["identity_A"] = idt(real_a, same_a(), lambda_cycle, lambda_identity)
-        terms["identity_B"] = idt(real_b, same_b(), lambda_cycle, lambda_identity)
+        terms["identity_A"] = idt(real_a, same_a(), lambda_identity)
+        terms["identity_B"] = idt(real_b, same_b(), lambda_identity)
     if semantic_weight and semantic_a is not None and semantic_b is not None:
         sem = part("semantic_consistency_loss")
         terms["semantic_A"] = sem(*semantic_a(), semantic_weight)

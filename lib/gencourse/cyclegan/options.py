@@ -29,12 +29,18 @@ def add_train_arguments(p) -> None:
     p.add_argument("--batch-size", type=positive, help="default 1 (images), 16 (digits)")
     p.add_argument("--learning-rate", type=float, default=2e-4, help="Adam's learning rate (default 2e-4)")
     p.add_argument("--lambda-cycle", type=float, default=10.0, help="weight of the cycle loss (default 10)")
-    p.add_argument("--lambda-identity", type=float, default=0.5,
-                   help="identity loss weight, a fraction of --lambda-cycle (default 0.5)")
+    p.add_argument("--lambda-identity", type=float, default=5.0,
+                   help="weight of the identity loss, its own (default 5: the paper's 0.5 * lambda)")
     p.add_argument("--pool-size", type=int, default=50,
                    help="fakes kept in the discriminators' history pool (default 50)")
     p.add_argument("--semantic-weight", type=float, default=0.0,
                    help="weight of CyCADA's semantic-consistency loss (digits only; default 0: none)")
+    p.add_argument("--semantic-mode", choices=["cycada", "oracle"], default="cycada",
+                   help="cycada: one classifier trained on the source domain's labels only, its predictions "
+                        "as labels (the default); oracle: each output domain's classifier against the true "
+                        "labels of both domains (an upper bound, not unpaired translation)")
+    p.add_argument("--semantic-source", choices=["A", "B"], default="B",
+                   help="CyCADA's labelled source domain (default B, MNIST; A: the 8x8 digits)")
     p.add_argument("--eval-images", type=positive, default=300,
                    help="held-out images per domain for the cycle error and label preservation (default 300)")
     p.set_defaults(func=run_cli)

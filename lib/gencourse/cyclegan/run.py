@@ -96,9 +96,9 @@ def train(track: str = "torch", *, dataset: str = "digits", data: CycleData | No
     batches = UnpairedDomains(data.train_a, data.train_b, config.image_size, config.batch_size,
                               jitter=not data.digits, flip=not data.digits, seed=config.seed)
     steps = min(steps_per_epoch or batches.steps_per_epoch, batches.steps_per_epoch)
-    semantic = {}
+    semantic, labels = {}, None
     if config.semantic_weight:
-        semantic = semantic_classifiers(track, t, data, config.image_size, config.seed)
+        semantic, labels = semantic_classifiers(track, t, data, config)
     run = RunState(out, config.to_dict(), lengthening=("epochs", "decay_epochs"))
     history, start = [], 0
     state = run.resume(t) if resume else None
@@ -113,7 +113,7 @@ def train(track: str = "torch", *, dataset: str = "digits", data: CycleData | No
         sums: dict[str, float] = {}
         with tqdm(total=steps, desc=f"{label} epoch {epoch + 1}/{total}", unit="it",
                   disable=not (progress and t.is_main), leave=False) as bar:
-            epoch_batches = labelled_batches(batches, data, epoch) if config.semantic_weight else \
+            epoch_batches = labelled_batches(batches, data, epoch, labels) if config.semantic_weight else \
                 ((a, b, None, None) for a, b in batches.epoch(epoch))
             for step, (a, b, labels_a, labels_b) in enumerate(epoch_batches):
                 if step == steps:
@@ -138,22 +138,40 @@ def train(track: str = "torch", *, dataset: str = "digits", data: CycleData | No
     return metrics
 
 
-def semantic_classifiers(track: str, t, data: CycleData, size: int, seed: int) -> dict:
-    """Train each domain's DigitCNN on that domain's training images only and hand both to the trainer;
-    their held-out accuracies (the semantic loss reads them; label preservation is judged by others)."""
+def semantic_classifiers(track: str, t, data: CycleData, config: CycleGANConfig):
+    """The frozen DigitCNNs the semantic loss reads, handed to the trainer, and the labels of the training
+    images it compares against: (metrics, (labels_a, labels_b)).
+
+    "cycada" (Hoffman et al. 2018, eq. 3 and section 3): one classifier f_S, trained on the labelled source
+    domain only, reads both translations, and its own predictions p(f_S, x) = argmax f_S(x) on the
+    untranslated images are the labels, in both domains: no label of the target is used. "oracle": each
+    output domain's CNN, trained on that domain's labels, reads the translation against the true label
+    of its input: labels of both domains, which unpaired translation does not have (an upper bound).
+    The metrics hold held-out accuracies (target labels read for reporting only; label preservation is
+    judged by the SVMs, which never take part)."""
     if not data.digits:
         raise ValueError("--semantic-weight needs labelled domains: the digits task")
     if track == "torch":
         from .torch_layers import train_digit_cnn as fit
     else:
         from .tf_layers import train_digit_cnn as fit
-    nets, out = {}, {}
-    for side, train_d, test_d in (("A", data.train_a, data.test_a), ("B", data.train_b, data.test_b)):
-        nets[side] = fit(train_d.array(size), train_d.labels, seed=seed)
-        logits = t.classify(nets[side], test_d.array(size))
-        out[f"semantic_classifier_accuracy_{side}"] = float(np.mean(logits.argmax(1) == test_d.labels))
-    t.set_classifiers(nets["A"], nets["B"])
-    return out
+    size, seed = config.image_size, config.seed
+    domains = {"A": (data.train_a, data.test_a), "B": (data.train_b, data.test_b)}
+    accuracy = lambda net, d: float(np.mean(t.classify(net, d.array(size)).argmax(1) == d.labels))  # noqa: E731
+    if config.semantic_mode == "oracle":
+        nets = {s: fit(tr.array(size), tr.labels, seed=seed) for s, (tr, _) in domains.items()}
+        t.set_classifiers(nets["A"], nets["B"])
+        return ({f"semantic_classifier_accuracy_{s}": accuracy(nets[s], te) for s, (_, te) in domains.items()},
+                (data.train_a.labels, data.train_b.labels))
+    source = config.semantic_source
+    f_s = fit(domains[source][0].array(size), domains[source][0].labels, seed=seed)
+    t.set_classifiers(f_s, f_s)
+    labels = tuple(t.classify(f_s, d.array(size)).argmax(1) for d in (data.train_a, data.train_b))
+    out = {"semantic_source": source,
+           **{f"semantic_classifier_accuracy_{s}": accuracy(f_s, te) for s, (_, te) in domains.items()},
+           **{f"pseudo_label_accuracy_{s}": float(np.mean(y == d.labels))
+              for s, y, d in zip("AB", labels, (data.train_a, data.train_b))}}
+    return out, labels
 
 
 def evaluate(t, data: CycleData, config: CycleGANConfig, out: Path, title: str, history: list,
@@ -207,12 +225,14 @@ class LabelJudges:
         }
 
 
-def labelled_batches(batches: UnpairedDomains, data: CycleData, epoch: int):
-    """The batches (a, b) of `epoch` with the labels of their images: (a, b, labels_a, labels_b)."""
+def labelled_batches(batches: UnpairedDomains, data: CycleData, epoch: int, labels=None):
+    """The batches (a, b) of `epoch` with the labels of their images: (a, b, labels_a, labels_b); `labels`
+    (one array per domain's training images, e.g. a classifier's predictions) replace the true ones."""
+    labels_a, labels_b = labels if labels is not None else (data.train_a.labels, data.train_b.labels)
     idx_a, idx_b = batches.epoch_indices(epoch)
     for step, (a, b) in enumerate(batches.epoch(epoch)):
         batch = slice(step * batches.batch_size, (step + 1) * batches.batch_size)
-        yield a, b, data.train_a.labels[idx_a[batch]], data.train_b.labels[idx_b[batch]]
+        yield a, b, np.asarray(labels_a)[idx_a[batch]], np.asarray(labels_b)[idx_b[batch]]
 
 
 def _to_unit(images: np.ndarray) -> np.ndarray:
@@ -236,7 +256,8 @@ def train_from_args(args) -> int:
               decay_epochs=args.decay_epochs, batch_size=args.batch_size,
               learning_rate=args.learning_rate, lambda_cycle=args.lambda_cycle,
               lambda_identity=args.lambda_identity, pool_size=args.pool_size, seed=args.seed,
-              semantic_weight=args.semantic_weight, eval_images=args.eval_images)
+              semantic_weight=args.semantic_weight, semantic_mode=args.semantic_mode,
+              semantic_source=args.semantic_source, eval_images=args.eval_images)
     if not m:
         return 0
     line = f"cyclegan/{args.track}: cycle error A {m['cycle_error_A']:.3f}, B {m['cycle_error_B']:.3f}"

@@ -150,10 +150,9 @@ def cycle_consistency_loss(real, reconstructed, lambda_cycle: float = LAMBDA_CYC
     return lambda_cycle * ops.mean(ops.abs(ops.convert_to_tensor(real, "float32") - reconstructed))
 
 
-def identity_loss(real, same, lambda_cycle: float = LAMBDA_CYCLE,
-                  lambda_identity: float = LAMBDA_IDENTITY):
-    """lambda_identity * lambda * mean |G(y) - y|."""
-    return lambda_identity * lambda_cycle * ops.mean(
+def identity_loss(real, same, lambda_identity: float = LAMBDA_IDENTITY):
+    """lambda_identity * mean |G(y) - y| (its own weight; the paper's 0.5 * lambda = 5)."""
+    return lambda_identity * ops.mean(
         ops.abs(ops.convert_to_tensor(real, "float32") - same))
 
 

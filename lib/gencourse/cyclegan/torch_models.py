@@ -187,10 +187,9 @@ def cycle_consistency_loss(real: torch.Tensor, reconstructed: torch.Tensor,
     return lambda_cycle * (real - reconstructed).abs().mean()
 
 
-def identity_loss(real: torch.Tensor, same: torch.Tensor, lambda_cycle: float = LAMBDA_CYCLE,
-                  lambda_identity: float = LAMBDA_IDENTITY) -> torch.Tensor:
-    """lambda_identity * lambda * mean |G(y) - y|."""
-    return lambda_identity * lambda_cycle * (real - same).abs().mean()
+def identity_loss(real: torch.Tensor, same: torch.Tensor, lambda_identity: float = LAMBDA_IDENTITY) -> torch.Tensor:
+    """lambda_identity * mean |G(y) - y| (its own weight; the paper's 0.5 * lambda = 5)."""
+    return lambda_identity * (real - same).abs().mean()
 
 
 def semantic_consistency_loss(logits: torch.Tensor, labels: torch.Tensor, weight: float = 1.0) -> torch.Tensor:

@@ -14,7 +14,7 @@ import numpy as np
 
 EPS_INSTANCE_NORM = 1e-5
 LAMBDA_CYCLE = 10.0      # lambda of the paper's equation (3), both directions
-LAMBDA_IDENTITY = 0.5    # the identity loss weighs LAMBDA_IDENTITY * lambda (section 5.2)
+LAMBDA_IDENTITY = 5.0    # the identity loss's own weight: the paper's 0.5 * lambda (section 5.2)
 
 
 def instance_norm(x, *, eps: float = EPS_INSTANCE_NORM, scale=None, offset=None,
@@ -79,12 +79,12 @@ def cycle_consistency_loss(real, reconstructed, lambda_cycle: float = LAMBDA_CYC
     return float(lambda_cycle * np.mean(np.abs(diff)))
 
 
-def identity_loss(real, same, lambda_cycle: float = LAMBDA_CYCLE,
-                  lambda_identity: float = LAMBDA_IDENTITY) -> float:
-    """lambda_identity * lambda * mean |G(y) - y|: a generator fed its own target domain
-    should leave the image alone (paper section 5.2, after Taigman et al. 2017)."""
+def identity_loss(real, same, lambda_identity: float = LAMBDA_IDENTITY) -> float:
+    """lambda_identity * mean |G(y) - y|: a generator fed its own target domain should leave the
+    image alone (paper section 5.2, after Taigman et al. 2017). The paper writes the weight as
+    0.5 * lambda; here it is its own, so that turning the cycle loss off leaves it as it was."""
     diff = np.asarray(real, dtype=np.float64) - np.asarray(same, dtype=np.float64)
-    return float(lambda_identity * lambda_cycle * np.mean(np.abs(diff)))
+    return float(lambda_identity * np.mean(np.abs(diff)))
 
 
 def generator_objective(d_b_fake_b, d_a_fake_a, real_a, rec_a, real_b, rec_b,
@@ -103,8 +103,7 @@ def generator_objective(d_b_fake_b, d_a_fake_a, real_a, rec_a, real_b, rec_b,
              + cycle_consistency_loss(real_a, rec_a, lambda_cycle)
              + cycle_consistency_loss(real_b, rec_b, lambda_cycle))
     if lambda_identity and same_a is not None and same_b is not None:
-        total += (identity_loss(real_a, same_a, lambda_cycle, lambda_identity)
-                  + identity_loss(real_b, same_b, lambda_cycle, lambda_identity))
+        total += identity_loss(real_a, same_a, lambda_identity) + identity_loss(real_b, same_b, lambda_identity)
     return float(total)
 
 

@@ -283,35 +283,31 @@ def judge_cycle(inputs, replies, key):
 
 # --------------------------------------------------------------------- identity
 
-def identity_case(seed: int, shape, lambda_cycle: float = 10.0, lambda_identity: float = 0.5) -> Case:
+def identity_case(seed: int, shape, lambda_identity: float = 5.0) -> Case:
     rng = np.random.default_rng(seed)
     real = rng.uniform(-1, 1, shape).astype(np.float32)
     same = np.clip(real + rng.normal(0, 0.4, shape), -1, 1).astype(np.float32)
-    return Case(f"seed {seed}, images of shape {list(shape)}, lambda_cycle {lambda_cycle:g}, "
-                f"lambda_identity {lambda_identity:g}",
-                {"real": real, "same": same, "lambda_cycle": np.array(lambda_cycle),
-                 "lambda_identity": np.array(lambda_identity)})
+    return Case(f"seed {seed}, images of shape {list(shape)}, lambda_identity {lambda_identity:g}",
+                {"real": real, "same": same, "lambda_identity": np.array(lambda_identity)})
 
 
 def judge_identity(inputs, replies, key):
-    lc, li = float(inputs["lambda_cycle"]), float(inputs["lambda_identity"])
+    li = float(inputs["lambda_identity"])
     real, same = inputs["real"].astype(np.float64), inputs["same"].astype(np.float64)
     l1, l2 = np.abs(real - same).mean(), np.square(real - same).mean()
-    expected = ref.identity_loss(real, same, lc, li)
+    expected = ref.identity_loss(real, same, li)
     got = scalar_loss(replies, key)
     if np.isclose(got, expected, rtol=1e-4, atol=1e-6):
-        check_gradient(replies, key, {"same": ("grad", li * lc * np.sign(same - real) / real.size)}, "the generator")
+        check_gradient(replies, key, {"same": ("grad", li * np.sign(same - real) / real.size)}, "the generator")
         return None
-    weight = f"lambda_identity * lambda_cycle = {li:g} * {lc:g} = {li * lc:g}"
+    weight = f"lambda_identity = {li:g}"
     match(got, [
-        (li * l1, f"the identity weight is wrong: it is {weight} (paper, section 5.2); you used lambda_identity "
-                  "alone"),
-        (lc * l1, f"the identity weight is wrong: it is {weight}; you used lambda_cycle alone"),
+        (li * ref.LAMBDA_CYCLE * l1, f"the weight is lambda_identity times lambda_cycle, the paper's way of writing "
+                                     f"it: here the identity loss has a weight of its own, {weight}"),
         (l1, f"the identity weight is missing: multiply the mean absolute error by {weight}"),
-        (ref.LAMBDA_IDENTITY * ref.LAMBDA_CYCLE * l1,
-         f"the weight is fixed at 0.5 * 10: use the arguments ({weight} here)"),
-        (li * lc * l2, "L2 instead of L1: the identity loss is the mean absolute error |G(y) - y|"),
-        (li * lc * np.abs(real - same).sum(), "summed over the pixels instead of averaged"),
+        (ref.LAMBDA_IDENTITY * l1, f"the weight is fixed at {ref.LAMBDA_IDENTITY:g}: use the argument ({weight} here)"),
+        (li * l2, "L2 instead of L1: the identity loss is the mean absolute error |G(y) - y|"),
+        (li * np.abs(real - same).sum(), "summed over the pixels instead of averaged"),
         (-expected, "the identity loss has the wrong sign: it is a distance, never negative"),
     ])
     raise Mistake(f"expected {weight} times mean |same - real| = {expected:.6g}, got {got:.6g}")

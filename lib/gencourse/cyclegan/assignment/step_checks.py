@@ -46,7 +46,7 @@ def _mixed_pool_seed(seed: int, n: int) -> int:
     raise ValueError("no pool seed mixes kept and swapped fakes")
 
 
-def step_case(seed: int, gan_mode: str = "lsgan", lambda_cycle: float = 10.0, lambda_identity: float = 0.5,
+def step_case(seed: int, gan_mode: str = "lsgan", lambda_cycle: float = 10.0, lambda_identity: float = 5.0,
               semantic_weight: float = 0.0, lr: float = 0.02) -> Case:
     rng = np.random.default_rng(seed)
     n, s = STEP_NETS["batch"], STEP_NETS["size"]

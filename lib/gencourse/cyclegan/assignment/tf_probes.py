@@ -58,12 +58,12 @@ def cycle(ns, real_a, reconstructed_a, real_b, reconstructed_b, lambda_cycle):
     return {"loss": plain(loss), "grad_a": ga, "grad_b": gb, "missing": missing}
 
 
-def identity(ns, real, same, lambda_cycle, lambda_identity):
+def identity(ns, real, same, lambda_identity):
     fn = part(ns, "identity_loss")
     r, s = _images(real), _images(same)
     with tf.GradientTape() as tape:
         tape.watch(s)
-        loss = fn(r, s, scalar(lambda_cycle, float), scalar(lambda_identity, float))
+        loss = fn(r, s, scalar(lambda_identity, float))
         total = _summed(loss)
     (grad,), missing = _grad_back(tape, total, [s])
     return {"loss": plain(loss), "grad": grad, "missing": missing}

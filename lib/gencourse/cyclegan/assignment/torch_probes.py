@@ -3,7 +3,7 @@
 Student parts: `ResnetGenerator(in_channels, out_channels, ngf, n_blocks)` and `PatchDiscriminator(in_channels,
 ndf, n_layers)` (nn.Modules), `generator_adversarial_loss(d_fake, gan_mode)`, `discriminator_loss(d_real,
 d_fake, gan_mode)`, `cycle_consistency_loss(real_a, reconstructed_a, real_b, reconstructed_b, lambda_cycle)`,
-`identity_loss(real, same, lambda_cycle, lambda_identity)`, `training_step(...)` and
+`identity_loss(real, same, lambda_identity)`, `training_step(...)` and
 `semantic_consistency_loss(logits, labels, weight)`. Images come from the grader as NHWC arrays and go to the
 student as NCHW tensors; shapes go back in the grader's NHWC order.
 """
@@ -52,10 +52,10 @@ def cycle(ns, real_a, reconstructed_a, real_b, reconstructed_b, lambda_cycle):
     return {"loss": plain(loss), "grad_a": ga, "grad_b": gb, "missing": missing}
 
 
-def identity(ns, real, same, lambda_cycle, lambda_identity):
+def identity(ns, real, same, lambda_identity):
     fn = part(ns, "identity_loss")
     s = _images(same, True)
-    loss = fn(_images(real), s, scalar(lambda_cycle, float), scalar(lambda_identity, float))
+    loss = fn(_images(real), s, scalar(lambda_identity, float))
     (grad,), missing = _grad_back(loss, [s])
     return {"loss": plain(loss), "grad": grad, "missing": missing}
 

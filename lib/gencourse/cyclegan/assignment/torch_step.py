@@ -76,9 +76,9 @@ def gen_terms(nets, a, b, cfg: dict, semantic=None) -> dict:
     losses = {
         "G_adv": adv(D_B(fake_b), mode), "F_adv": adv(D_A(fake_a), mode),
         "cycle_A": lam * l1(F(fake_b), real_a), "cycle_B": lam * l1(G(fake_a), real_b),
-        "identity_A": lam_id * lam * l1(F(real_a), real_a), "identity_B": lam_id * lam * l1(G(real_b), real_b),
+        "identity_A": lam_id * l1(F(real_a), real_a), "identity_B": lam_id * l1(G(real_b), real_b),
         "G_adv_by_D_A": adv(D_A(fake_b), mode), "F_adv_by_D_B": adv(D_B(fake_a), mode),
-        "identity_A_by_G": lam_id * lam * l1(fake_b, real_a), "identity_B_by_F": lam_id * lam * l1(fake_a, real_b),
+        "identity_A_by_G": lam_id * l1(fake_b, real_a), "identity_B_by_F": lam_id * l1(fake_a, real_b),
     }
     if semantic is not None:
         c_a, c_b, y_a, y_b, weight = semantic

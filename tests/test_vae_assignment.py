@@ -185,6 +185,31 @@ def test_iwae_judges_name_each_known_mistake_and_pass_the_oracle():
     assert verdict(vc.judge_iwae_finite, deep, reference.iwae_bound(lp, z, mu, lv)) == "correct"
 
 
+def test_step_judge_weighs_the_kl_by_beta_and_names_a_step_that_ignores_it():
+    """With beta = 4 the update must be the reconstruction's gradient plus 4 times the KL's; beta's default
+    (1) taken instead is named, and so is a step that also sums over the batch; beta = 1 is as before."""
+    from gencourse.vae.assignment.step_checks import judge_update
+
+    rng = np.random.default_rng(5)
+    w0, g_r, g_k = rng.normal(size=(3, 40))
+    lr, n_enc, batch = 0.01, 25, 16
+
+    def verdict(update, beta):
+        try:
+            judge_update(w0, w0 - lr * update, lr, g_r, g_k, n_enc, batch, beta=beta)
+        except Mistake as e:
+            return str(e)
+        return "correct"
+
+    assert verdict(g_r + 4 * g_k, 4.0) == "correct"
+    assert verdict(g_r + g_k, 1.0) == "correct"
+    assert "ignores its beta argument" in verdict(g_r + g_k, 4.0)
+    assert "the KL term does not reach" in verdict(g_r, 4.0)
+    assert "summed over the batch" in verdict(batch * (g_r + 4 * g_k), 4.0)
+    assert "expected 1 and 4" in verdict(g_r + 2 * g_k, 4.0)
+    assert "expected 1 and 1" in verdict(g_r + 4 * g_k, 1.0)
+
+
 def test_the_grids_and_the_manifold_image_follow_the_report():
     from gencourse.reference.vae import latent_grid, manifold_image
 

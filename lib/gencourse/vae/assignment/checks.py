@@ -76,8 +76,9 @@ def visible_checks(track: str) -> list[Check]:
                    [iwae_case(201, 50, 6, 2), iwae_case(202, 7, 9, 3, log_px=(-12.0, -1.0))], judge_iwae),
         make_check("IWAE bound: finite for log p(x|z) of hundreds of nats, as for real digits", "iwae", 1, "iwae",
                    [iwae_case(203, 50, 5, 2, log_px=(-700.0, -150.0))], judge_iwae_finite),
-        make_check("Training step: two SGD steps from fixed weights follow the mean negative ELBO's gradient, "
-                   "and return its metrics", "train_step", 4, "one_step", lambda: [step_case(track, 81)],
+        make_check("Training step: two SGD steps from fixed weights follow the mean negative ELBO's gradient "
+                   "(and with beta = 4 the KL's weight), and return its metrics", "train_step", 4, "one_step",
+                   lambda: [step_case(track, 81), step_case(track, 82, beta=4.0)],
                    judge_step(track)),
         make_check("Latent ranges: per digit and dimension, (min, max)", "latent_ranges", 1, "latent_ranges",
                    [ranges_case(31, 500, 2), ranges_case(32, 300, 3)], judge_ranges),

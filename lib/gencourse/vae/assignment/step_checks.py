@@ -32,15 +32,19 @@ METRICS = ("loss", "recon", "kl")
 
 # --------------------------------------------------------------------- one step
 
-def step_case(track: str, seed: int, batch: int = 16, n_classes: int = 0, learning_rate: float = 0.01) -> Case:
+def step_case(track: str, seed: int, batch: int = 16, n_classes: int = 0, learning_rate: float = 0.01,
+              beta: float = 1.0) -> Case:
+    """Two batches and the weights to start from; `beta` other than 1 is passed to the step (the KL's weight)."""
     rng = np.random.default_rng(seed)
     shape = (batch, 28, 28, 1) if track == "tf" else (batch, 1, 28, 28)
     x1, x2 = ((rng.uniform(size=shape) > 0.7).astype(np.float32) for _ in range(2))
     labels1, labels2 = (rng.integers(0, max(n_classes, 1), batch).astype(np.int64) for _ in range(2))
     eps = rng.normal(size=2).astype(np.float32)
     label = f"seed {seed}, two batches of {batch}" + (f", {n_classes} classes" if n_classes else "") + \
-        f", SGD with learning rate {learning_rate:g}"
-    return Case(label, {"x1": x1, "labels1": labels1, "x2": x2, "labels2": labels2, "n_classes": np.array(n_classes),
+        f", SGD with learning rate {learning_rate:g}" + (f", beta = {beta:g}" if beta != 1 else "")
+    extra = {"beta": np.array(beta, np.float32)} if beta != 1 else {}
+    return Case(label, {**extra, "x1": x1, "labels1": labels1, "x2": x2, "labels2": labels2,
+                        "n_classes": np.array(n_classes),
                         "eps": eps, "encoder_flat": _flat(trusted_weights(track, "encoder", 2, n_classes, seed)),
                         "decoder_flat": _flat(trusted_weights(track, "decoder", 2, n_classes, seed + 1)),
                         "learning_rate": np.array(learning_rate)})
@@ -63,7 +67,8 @@ _STEPS: dict = {}
 
 def step_reference(track: str, inputs: dict) -> dict:
     """The trusted SGD steps from the case's weights: each step's term gradients and batch means."""
-    key = (track, inputs["encoder_flat"].tobytes(), inputs["x1"].tobytes())
+    beta = float(inputs.get("beta", 1.0))
+    key = (track, inputs["encoder_flat"].tobytes(), inputs["x1"].tobytes(), beta)
     if key in _STEPS:
         return _STEPS[key]
     T, n = _track(track), int(inputs["n_classes"])
@@ -82,8 +87,8 @@ def step_reference(track: str, inputs: dict) -> dict:
         g_r_mean, _ = T.term_gradients(at_mean, decoder, *data)
         recon, kl = _means(track, encoder, decoder, data)
         out.update({f"g_recon{i}": g_r, f"g_kl{i}": g_k, f"g_recon_mean{i}": g_r_mean,
-                    f"metrics{i}": np.array([recon + kl, recon, kl])})
-        w = w - lr * (g_r + g_k)
+                    f"metrics{i}": np.array([recon + beta * kl, recon, kl])})
+        w = w - lr * (g_r + beta * g_k)
     _STEPS[key] = out
     return out
 
@@ -116,22 +121,24 @@ def _near(a, b, tol=0.02) -> bool:
     return abs(a - b) <= tol * max(1.0, abs(b))
 
 
-def judge_update(before, after, lr, g_recon, g_kl, n_encoder, batch, previous=None, g_recon_mean=None) -> None:
-    """A Mistake unless after = before - lr * (g_recon + g_kl); names the pattern of the update otherwise.
+def judge_update(before, after, lr, g_recon, g_kl, n_encoder, batch, previous=None, g_recon_mean=None,
+                 beta: float = 1.0) -> None:
+    """A Mistake unless after = before - lr * (g_recon + beta * g_kl); names the pattern of the update otherwise.
     `g_recon_mean`: the reconstruction's gradient when the decoder gets z_mean instead of z."""
+    g_kl_weighted = beta * g_kl
     d = (before - after) / lr
-    scale = np.linalg.norm(g_recon + g_kl)
+    scale = np.linalg.norm(g_recon + g_kl_weighted)
     if np.linalg.norm(d) < 1e-6 * scale:
         raise Mistake("the weights did not change: no optimizer step was applied (apply_gradients / "
                       "optimizer.step()), or the loss it differentiates has no gradient")
-    if g_recon_mean is not None and np.linalg.norm(d - g_recon - g_kl) > 1e-2 * np.linalg.norm(d) and \
-            np.linalg.norm(d - g_recon_mean - g_kl) <= 1e-2 * np.linalg.norm(d):
+    if g_recon_mean is not None and np.linalg.norm(d - g_recon - g_kl_weighted) > 1e-2 * np.linalg.norm(d) and \
+            np.linalg.norm(d - g_recon_mean - g_kl_weighted) <= 1e-2 * np.linalg.norm(d):
         raise Mistake("the step follows the gradient of a loss whose reconstruction decodes z_mean, not the "
                       "sampled z: decode the z the encoder returns (the reparameterized sample)")
     columns = [g_recon, g_kl] + ([previous] if previous is not None else [])
     # A term without gradient here (a decoder saturated by the first step) says nothing about its weight.
     used = [i for i, col in enumerate(columns) if np.linalg.norm(col) > 1e-9 * scale]
-    coef = np.array([1.0, 1.0, 0.0][:len(columns)])
+    coef = np.array([1.0, beta, 0.0][:len(columns)])
     coef[used], *_ = np.linalg.lstsq(np.stack([columns[i] for i in used], 1), d, rcond=None)
     residual = np.linalg.norm(d - np.stack(columns, 1) @ coef) / np.linalg.norm(d)
     if residual > 1e-2:
@@ -144,26 +151,29 @@ def judge_update(before, after, lr, g_recon, g_kl, n_encoder, batch, previous=No
                       "batch mean of the negative ELBO is expected")
     a, b = coef[0], coef[1]
     c = coef[2] if previous is not None else 0.0
-    if previous is not None and _near(c, 1) and _near(a, 1) and _near(b, 1):
+    if previous is not None and _near(c, 1) and _near(a, 1) and _near(b, beta):
         raise Mistake("the second step moved the weights by this batch's gradient plus the first batch's: the "
                       "gradients accumulate from step to step (optimizer.zero_grad() before backward())")
-    if _near(c, 0) and _near(a, 1) and _near(b, 1):
+    if _near(c, 0) and _near(a, 1) and _near(b, beta):
         return
     if _near(c, 0):
         for (ea, eb), hint in [
+            *([((1, 1), f"the KL term's weight is 1 where beta = {beta:g}: the step ignores its beta argument "
+                        "(the loss is reconstruction + beta * KL)")] if beta != 1 else []),
             ((1, 0), "the step follows the reconstruction term's gradient only: the KL term does not reach "
                      "the loss it differentiates"),
-            ((0, 1), "the step follows the KL term's gradient only: the reconstruction term does not reach "
+            ((0, beta), "the step follows the KL term's gradient only: the reconstruction term does not reach "
                      "the loss it differentiates"),
-            ((-1, -1), "the step goes uphill: it follows minus the gradient of the negative ELBO (a sign flipped)"),
-            ((batch, batch), f"the update is {batch} times the gradient of the batch mean, with a batch of "
+            ((-1, -beta), "the step goes uphill: it follows minus the gradient of the negative ELBO (a sign flipped)"),
+            ((batch, batch * beta), f"the update is {batch} times the gradient of the batch mean, with a batch of "
                              f"{batch}: the loss is summed over the batch instead of averaged"),
         ]:
             if _near(a, ea) and _near(b, eb):
                 raise Mistake(hint)
     raise Mistake(f"the step moves the weights by {a:.3g} times the reconstruction term's gradient and {b:.3g} "
                   f"times the KL term's" + (f" (plus {c:.3g} times the previous step's update)" if not _near(c, 0)
-                                          else "") + "; expected 1 and 1: the batch mean of reconstruction + KL")
+                                          else "") + f"; expected 1 and {beta:g}: the batch mean of reconstruction + "
+                  + ("KL" if beta == 1 else f"beta * KL with beta = {beta:g}"))
 
 
 def judge_metrics(got, present, want, step: int, keras_running: np.ndarray | None) -> None:
@@ -190,10 +200,12 @@ def judge_step(track: str):
         ref = step_reference(track, inputs)
         lr, n_enc, batch = float(inputs["learning_rate"]), ref["n_encoder"], len(inputs["x1"])
         w1 = get(replies, key, "w1", ref["w0"].shape)
-        judge_update(ref["w0"], w1, lr, ref["g_recon1"], ref["g_kl1"], n_enc, batch, g_recon_mean=ref["g_recon_mean1"])
+        beta = float(inputs.get("beta", 1.0))
+        judge_update(ref["w0"], w1, lr, ref["g_recon1"], ref["g_kl1"], n_enc, batch,
+                     g_recon_mean=ref["g_recon_mean1"], beta=beta)
         w2 = get(replies, key, "w2", ref["w0"].shape)
         judge_update(w1, w2, lr, ref["g_recon2"], ref["g_kl2"], n_enc, batch, previous=(ref["w0"] - w1) / lr,
-                     g_recon_mean=ref["g_recon_mean2"])
+                     g_recon_mean=ref["g_recon_mean2"], beta=beta)
         reply = ok_reply(replies, key)
         for step in (1, 2):
             running = (ref["metrics1"] + ref["metrics2"]) / 2 if track == "tf" and step == 2 else None

@@ -143,9 +143,10 @@ def iwae(ns, log_px_given_z, z, z_mean, z_log_var):
 
 # ------------------------------------------------------------------ one training step
 
-def one_step(ns, x1, labels1, x2, labels2, n_classes, eps, encoder_flat, decoder_flat, learning_rate):
+def one_step(ns, x1, labels1, x2, labels2, n_classes, eps, encoder_flat, decoder_flat, learning_rate, beta=None):
     """Two of the student's train_step calls with SGD from the given weights (the trusted networks and
-    losses: the step alone is judged); the weights after each and the metrics each returned."""
+    losses: the step alone is judged); the weights after each and the metrics each returned. A `beta`
+    goes to the model (VAE(encoder, decoder, beta=...)); without one the model's default is judged."""
     import keras
 
     n = scalar(n_classes)
@@ -156,7 +157,7 @@ def one_step(ns, x1, labels1, x2, labels2, n_classes, eps, encoder_flat, decoder
     out = {}
     with substituted(ns, kl_divergence=T.kl_divergence, reconstruction_loss=T.reconstruction_loss,
                      condition=T.condition, Sampling=lambda *a, **k: T.FixedNoise(eps)):
-        model = part(ns, "VAE")(encoder, decoder)
+        model = part(ns, "VAE")(encoder, decoder, **({} if beta is None else {"beta": scalar(beta, float)}))
         model.compile(optimizer=keras.optimizers.SGD(scalar(learning_rate, float)))
         for i, (x, y) in enumerate(((x1, labels1), (x2, labels2)), start=1):
             data = (_t(x), _t(y, tf.int32)) if n else _t(x)

@@ -142,9 +142,11 @@ def iwae(ns, log_px_given_z, z, z_mean, z_log_var):
 
 # ------------------------------------------------------------------ one training step
 
-def one_step(ns, x1, labels1, x2, labels2, n_classes, eps, encoder_flat, decoder_flat, learning_rate):
+def one_step(ns, x1, labels1, x2, labels2, n_classes, eps, encoder_flat, decoder_flat, learning_rate, beta=None):
     """Two of the student's train_step calls with SGD from the given weights (the trusted networks and
-    losses: the step alone is judged); the weights after each and the metrics each returned."""
+    losses: the step alone is judged); the weights after each and the metrics each returned. A `beta`
+    goes to the step as its keyword; without one the step's default is judged."""
+    beta_kw = {} if beta is None else {"beta": scalar(beta, float)}
     n = scalar(n_classes)
     encoder, decoder = T.Encoder(2, n, T.FixedNoise(eps)), T.Decoder(2, n)
     split(encoder_flat, T.weight_tensors(encoder))
@@ -154,7 +156,8 @@ def one_step(ns, x1, labels1, x2, labels2, n_classes, eps, encoder_flat, decoder
     with substituted(ns, kl_divergence=T.kl_divergence, reconstruction_loss=T.reconstruction_loss,
                      condition=T.condition):
         for i, (x, y) in enumerate(((x1, labels1), (x2, labels2)), start=1):
-            logs = part(ns, "train_step")(encoder, decoder, optimizer, _t(x), _t(y, torch.int64) if n else None)
+            logs = part(ns, "train_step")(encoder, decoder, optimizer, _t(x), _t(y, torch.int64) if n else None,
+                                             **beta_kw)
             m = metrics_of(logs)
             out.update({f"w{i}": to_flat(T.weight_tensors(encoder) + T.weight_tensors(decoder)),
                         f"metrics{i}": m["values"], f"present{i}": m["present"]})

@@ -1,7 +1,5 @@
 """Probes of the toy assignment (run inside the worker): call the student's function, return arrays."""
 
-import numpy as np
-
 from gencourse.grading.probing import reseeded
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from .gradescope_zip import CONFIG_NAME, ROOT_ENV, build_autograder_zip, container_lines
 from .notebook import Notebook, _load
+from .paths import project_root
 from .results_json import error_results, write_json, write_results_json
 
 

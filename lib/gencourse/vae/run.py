@@ -108,7 +108,8 @@ def train(model: str = "vae", track: str = "tf", *, epochs: int | None = None, l
     metrics["test_neg_elbo_bits_per_dim"] = float(bits_per_dim(metrics["test_neg_elbo"]))
     if iwae_k:
         started = time.perf_counter()
-        metrics.update(likelihood(t, x_test, y_test, iwae_k, seed), iwae_seconds=time.perf_counter() - started)
+        bound = likelihood(t, x_test, y_test, iwae_k, seed, progress=progress and t.is_main)
+        metrics.update(bound, iwae_seconds=time.perf_counter() - started)
     metrics.update(figures(t, model, x_test, y_test, x_train, y_train, history, snapshots, out,
                            title=f"{model.upper()} ({track})", seed=seed, grey_test=grey_test))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -125,13 +126,14 @@ def iwae_inputs(t, x, y, k: int, rng) -> tuple:
     return log_px, z, z_mean, z_log_var
 
 
-def likelihood(t, x, y, k: int = IWAE_K, seed: int = 0, chunk: int = 200) -> dict:
+def likelihood(t, x, y, k: int = IWAE_K, seed: int = 0, chunk: int = 200, progress: bool = False) -> dict:
     """Held-out -log p(x) estimates per image from the same k codes of each digit: the negative IWAE bound
     and the k-sample average of the ELBO's estimate (the mean log-weight, which the bound never exceeds),
     in nats and bits per dimension."""
     rng = np.random.default_rng(seed)
     iwae, elbo = [], []
-    for i in range(0, len(x), chunk):
+    for i in tqdm(range(0, len(x), chunk), desc=f"IWAE bound (k = {k})", unit="chunk", disable=not progress,
+                  leave=False):
         log_px, z, z_mean, z_log_var = iwae_inputs(t, x[i:i + chunk], y[i:i + chunk], k, rng)
         iwae.append(iwae_bound(log_px, z, z_mean, z_log_var))
         elbo.append((log_px + log_normal(z) - log_normal(z, z_mean, z_log_var)).mean(0))

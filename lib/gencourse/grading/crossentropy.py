@@ -77,7 +77,7 @@ def bce_variants(halves) -> list:
         "the probability")
     return out + [
         (total(lambda z, t: from_probabilities(z, t, "raw")),
-         "the cross-entropy treats the scores as probabilities (from_logits left out): D's scores are logits, any "
+         "the cross-entropy treats the scores as probabilities (from_logits left out): the scores are logits, any "
          "real number; pass from_logits=True"),
         (total(lambda z, t: from_probabilities(z, t, "clamp")), sigmoid_then.format("clamped at -100")),
         (total(lambda z, t: from_probabilities(z, t, "clip")), sigmoid_then.format("taken of 1e-7 instead")),

@@ -29,10 +29,12 @@ def test_differences_show_the_entries_that_differ_not_the_first():
     ("ValueError: Attempt to convert a value (None) with an unsupported type (<class 'NoneType'>) to a Tensor.",
      "a gradient that did not come back"),
     ("RuntimeError: all elements of input should be between 0 and 1", "binary_cross_entropy_with_logits"),
+    ("RuntimeError: a leaf Variable that requires grad is being used in an in-place operation.", "in place"),
 ])
 def test_framework_errors_are_told_in_what_the_code_did(raw, named):
     text = failure(Reply(error=raw))
     assert named in text and "grad_fn" not in text and "convert a value" not in text and "elements of" not in text
+    assert "leaf Variable" not in text
     assert text.endswith("(cell 'kl', line 3)") or "cell" not in raw
 
 

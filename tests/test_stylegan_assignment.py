@@ -383,6 +383,16 @@ def losses_body(track, kind):
         "not_squared": {2: r1(norm="sqrt")},
         "no_half": {2: r1(half="")},
         "no_graph": {2: r1(graph=False)},
+        "bce_swapped": {0: "return nn.functional.binary_cross_entropy_with_logits(torch.ones_like(d_fake), d_fake)"
+                        if t else "return keras.losses.BinaryCrossentropy(from_logits=True)(d_fake, ops.ones_like(d_fake))"},
+        "sigmoid_then": {1: "bce = nn.functional.binary_cross_entropy\n"
+                            "return bce(torch.sigmoid(d_real), torch.ones_like(d_real)) + "
+                            "bce(torch.sigmoid(d_fake), torch.zeros_like(d_fake))" if t else
+                         "bce = keras.losses.BinaryCrossentropy()\n"
+                         "return bce(ops.ones_like(d_real), tf.sigmoid(d_real)) + "
+                         "bce(ops.zeros_like(d_fake), tf.sigmoid(d_fake))"},
+        "r1_sigmoid": {2: r1(graph=True).replace("discriminator(reals).sum()", "torch.sigmoid(discriminator(reals)).sum()")
+                       if t else r1().replace("logits = discriminator(reals)", "logits = tf.sigmoid(discriminator(reals))")},
         "r1_fakes": {3: "return discriminator_loss(discriminator(reals), discriminator(fakes)) + "
                         "r1_penalty(discriminator, fakes, gamma)"},
         "no_r1": {3: "return discriminator_loss(discriminator(reals), discriminator(fakes))"},
@@ -452,9 +462,11 @@ NEW_PLANTS = {
             R1: "not squared", R1_H: "not squared", FD: "entry by entry", FD_H: "entry by entry"}),
     "p2": (lambda t: merged(("equalized", equalized_body(t, "no_lr_on_w")), ("mapping", mapping_body(t, "relu")),
                             ("losses", losses_body(t, "swapped_d")), ("losses", losses_body(t, "r1_fakes")),
+                            ("losses", losses_body(t, "r1_sigmoid")),
                             ("frechet", {0: frechet_body("product_of_roots")})),
            {EQ: "not multiplied by lr_mul", EQ_H: "not multiplied by lr_mul", MAP: "zero where the reference is negative",
             MAP_H: "zero where the reference is negative", D_LOSS: "swapped", OBJ: "computed on the fakes",
+            R1: "the gradient of sigmoid(D(x))", R1_H: "the gradient of sigmoid(D(x))",
             FD: "do not commute", FD_H: "do not commute"}),
     "p3": (lambda t: merged(("equalized", equalized_body(t, "bias_no_lr")), ("mapping", mapping_body(t, "no_lr_mul")),
                             ("losses", losses_body(t, "log_sigmoid")), ("losses", losses_body(t, "no_half")),
@@ -463,10 +475,12 @@ NEW_PLANTS = {
             MAP_H: "times 100", G_LOSS: "not finite", R1: "missing its / 2", R1_H: "missing its / 2",
             FD: "factor 2", FD_H: "factor 2"}),
     "p4": (lambda t: merged(("equalized", equalized_body(t, "fan_out")), ("mapping", mapping_body(t, "eight")),
-                            ("losses", losses_body(t, "no_graph")), ("losses", losses_body(t, "no_r1"))),
+                            ("losses", losses_body(t, "no_graph")), ("losses", losses_body(t, "no_r1")),
+                            ("losses", losses_body(t, "bce_swapped")), ("losses", losses_body(t, "sigmoid_then"))),
            {EQ: "sqrt(out_features)", EQ_H: "sqrt(out_features)", MAP: "8 layers with weights, the reference 3",
             MAP_H: "8 layers with weights, the reference 1", R1: "no gradient reaches the discriminator's weights",
-            R1_H: "no gradient reaches the discriminator's weights", OBJ: "R1 is missing"}),
+            R1_H: "no gradient reaches the discriminator's weights", OBJ: "R1 is missing",
+            G_LOSS: "arguments are swapped", D_LOSS: "a sigmoid, then the cross-entropy of probabilities"}),
     "p5": (lambda t: {"equalized": equalized_body(t, "detached")},
            {EQ: "no gradient reaches the stored weight", EQ_H: "no gradient reaches the stored weight"}),
 }

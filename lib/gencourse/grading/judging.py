@@ -67,6 +67,9 @@ TRANSLATED = [
     (re.compile(r"all elements of input should be between 0 and 1"),
      "binary_cross_entropy takes probabilities, and your values are not all in [0, 1]: for logits (any "
      "real number) use binary_cross_entropy_with_logits"),
+    (re.compile(r"a leaf Variable that requires grad is being used in an in-place operation"),
+     "your code writes into its input tensor in place (an operation ending in _, or x[...] = ...), which the "
+     "gradient back to that input forbids: compute a new tensor instead"),
     (re.compile(r"Trying to backward through the graph a second time"),
      "backward() ran twice through the same graph: compute each loss from the networks' outputs anew "
      "before calling backward() on it"),

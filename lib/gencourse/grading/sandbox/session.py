@@ -67,6 +67,11 @@ def environment(scratch: str, limits: Limits, progress_fd: int, probes: str, use
         "TF_NUM_INTEROP_THREADS": threads,
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "MPLBACKEND": "Agg",
+        # glibc serves blocks over 64 KB (arrays, tensors) by mmap and returns them when freed; by
+        # default its threshold grows with what was freed, the heap fragments, and the worker's peak
+        # wandered by 140 MB between gradings of one notebook (StyleGAN torch: 524-661 MB; with it
+        # 449 MB every time, benchmarks/container.py).
+        "MALLOC_MMAP_THRESHOLD_": "65536",
         "KERAS_HOME": os.path.join(scratch, ".keras"),
         "MPLCONFIGDIR": os.path.join(scratch, ".mpl"),
     }

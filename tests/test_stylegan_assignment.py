@@ -579,18 +579,101 @@ OTHER_STYLES = {
                        "return float(((mu1 - mu2) ** 2).sum() + np.trace(sigma1 + sigma2)"
                        " - 2 * np.sqrt(np.clip(eig.real, 0, None)).sum())"},
     },
+    "tf": {
+        "adain": "y_s, y_b = ops.split(self.style(w)[:, None, None, :], 2, axis=-1)\n"
+                 "mean, var = tf.nn.moments(x, axes=[1, 2], keepdims=True)\n"
+                 "return (1 + y_s) * tf.nn.batch_normalization(x, mean, var, None, None, self.eps) + y_b",
+        "noise": {1: "if noise is None:\n"
+                     "    noise = keras.random.normal(ops.shape(x)[:3] + (1,), seed=self.seed_generator)\n"
+                     "return ops.add(x, ops.multiply(ops.cast(noise, x.dtype), self.weight))"},
+        "mixing": "mask = tf.cast(tf.range(tf.shape(w1)[1]) < crossover, w1.dtype)[None, :, None]\n"
+                  "return w2 + mask * (w1 - w2)",
+        "truncation": "n = ws.shape[1]\npsis = [psi if cutoff is None or i < cutoff else 1.0 for i in range(n)]\n"
+                      "coef = tf.constant(psis, ws.dtype)[None, :, None]\n"
+                      "return coef * ws + (1 - coef) * w_avg",
+        "editing": {0: "ranked = ws[np.argsort(values, kind='stable')]\nk = max(1, int(len(values) * quantile))\n"
+                       "return np.mean(ranked[len(ranked) - k:], axis=0) - np.mean(ranked[:k], axis=0)",
+                    1: "hit = np.equal(predicted, target)\nif hit.sum() < 5 or (~hit).sum() < 5:\n    return None\n"
+                       "return np.mean(ws[hit], axis=0) - np.mean(ws[~hit], axis=0)"},
+        "equalized": {0: "self.lr_mul, self.gain = lr_mul, gain\n"
+                         "self.bias = self.add_weight(shape=(units,), name=\"bias\",\n"
+                         "                            initializer=keras.initializers.Zeros())          # declared first\n"
+                         "self.kernel = self.add_weight(shape=(in_features, units), name=\"kernel\",\n"
+                         "                              initializer=keras.initializers.RandomNormal(stddev=1 / lr_mul))",
+                      1: "w = self.kernel * (self.lr_mul * self.gain / tf.sqrt(float(self.kernel.shape[0])))\n"
+                         "return tf.matmul(tf.convert_to_tensor(x, tf.float32), w) + self.lr_mul * self.bias"},
+        "mapping": {0: "self.net = keras.Sequential(sum(([EqualizedDense(z_dim if i == 0 else w_dim, w_dim, lr_mul=lr_mul),\n"
+                       "                                   layers.LeakyReLU(negative_slope=0.2)] for i in range(n_layers)), []))",
+                    1: "return self.net(z / ops.sqrt(ops.mean(z ** 2, axis=-1, keepdims=True) + 1e-8))"},
+        "losses": {0: "return -tf.reduce_mean(tf.math.log_sigmoid(d_fake))",
+                   1: "return ops.mean(ops.logaddexp(0.0, d_fake)) + ops.mean(ops.logaddexp(0.0, -d_real))",
+                   2: "x = tf.convert_to_tensor(reals, tf.float32)\n"
+                      "with tf.GradientTape(persistent=True) as tape:\n"
+                      "    tape.watch(x)\n"
+                      "    total = tf.reduce_sum(discriminator(x))\n"
+                      "(g,) = tape.gradient(total, [x])\n"
+                      "del tape\n"
+                      "return gamma / 2 * tf.reduce_mean(tf.reduce_sum(g * g, axis=[1, 2, 3]))",
+                   3: "loss = discriminator_loss(discriminator(reals), discriminator(fakes))\n"
+                      "return ops.add(loss, r1_penalty(discriminator, reals, gamma))"},
+        "generator": {0: "self.bias = (self.add_weight(shape=(filters,), name=\"bias\", initializer=keras.initializers.Zeros())\n"
+                         "             if use_bias else None)                               # declared first\n"
+                         "self.kernel = self.add_weight(shape=(kernel, kernel, in_channels, filters), name=\"kernel\",\n"
+                         "                              initializer=keras.initializers.RandomNormal(stddev=1.0))\n"
+                         "self.scale = gain * (in_channels * kernel ** 2) ** -0.5",
+                      1: "y = tf.nn.conv2d(x, self.kernel * self.scale, strides=1, padding=\"SAME\")\n"
+                         "return y if self.bias is None else tf.nn.bias_add(y, self.bias)",
+                      2: "self.const = self.add_weight(shape=(1, 4, 4, channels), name=\"const\",\n"
+                         "                             initializer=keras.initializers.Ones())",
+                      3: "return tf.tile(self.const, [tf.shape(ws)[0], 1, 1, 1])",
+                      4: "self.up = layers.UpSampling2D(2) if upsample else None\n"
+                         "self.conv = EqualizedConv2D(in_channels, filters, use_bias=False) if conv else None\n"
+                         "self.adain = AdaptiveInstanceNorm(filters, w_dim)                  # before the noise\n"
+                         "self.noise = NoiseInjection(filters)\n"
+                         "self.bias = self.add_weight(shape=(filters,), name=\"bias\", initializer=\"zeros\")\n"
+                         "self.act = layers.LeakyReLU(negative_slope=0.2)",
+                      5: "for step in (self.up, self.conv):\n"
+                         "    x = x if step is None else step(x)\n"
+                         "return self.adain(self.act(tf.nn.bias_add(self.noise(x, noise), self.bias)), w)",
+                      6: "self.const = ConstantInput(channels[0])\nself.styled = []\n"
+                         "for k, c in enumerate(channels):\n"
+                         "    first = (StyledLayer(c, c, w_dim, conv=False) if k == 0\n"
+                         "             else StyledLayer(channels[k - 1], c, w_dim, upsample=True))\n"
+                         "    self.styled += [first, StyledLayer(c, c, w_dim)]\n"
+                         "self.to_rgb = EqualizedConv2D(channels[-1], 1, kernel=1, gain=1.0)",
+                      7: "ws = tf.cast(ws, tf.float32)\nx = self.const(ws)\n"
+                         "for i in range(len(self.styled)):\n"
+                         "    x = self.styled[i](x, ws[:, i], None if noise is None else noise[i])\n"
+                         "return tf.tanh(self.to_rgb(x))",
+                      8: "self.num_layers = len(channels) * 2\n"
+                         "self.w_avg = self.add_weight(shape=(w_dim,), name=\"w_avg\", initializer=keras.initializers.Zeros(),\n"
+                         "                             trainable=False)                     # declared first\n"
+                         "self.mapping = MappingNetwork(z_dim, w_dim, mapping_layers)\n"
+                         "self.synthesis = SynthesisNetwork(w_dim, channels)",
+                      9: "w = self.mapping(z)\nws = tf.stack([w] * self.num_layers, axis=1)\n"
+                         "if z2 is not None:\n"
+                         "    ws = mix_styles(ws, tf.broadcast_to(self.mapping(z2)[:, None], tf.shape(ws)), crossover)\n"
+                         "return self.synthesis(ws if psi == 1 else truncate(ws, self.w_avg, psi, cutoff), noise)"},
+        "frechet": {0: "vals, vecs = np.linalg.eigh(sigma1)                # Tr sqrt(s1 s2) = Tr sqrt(s1^1/2 s2 s1^1/2)\n"
+                       "half = (vecs * np.sqrt(np.clip(vals, 0, None))) @ vecs.T\n"
+                       "inner = np.linalg.eigvalsh(half @ sigma2 @ half)\n"
+                       "return float(np.sum((mu1 - mu2) ** 2) + np.trace(sigma1 + sigma2)"
+                       " - 2 * np.sqrt(np.clip(inner, 0, None)).sum())"},
+    },
 }
 
 
-def test_correct_parts_written_another_way_keep_every_point(tmp_path):
-    """Another declaration order and API for the equalized layer, a Sequential with activation modules,
-    logsigmoid losses, torch.autograd.grad with grad_outputs, the trace of the square root from the
-    eigenvalues, and a generator of upsampling and activation modules, an identity for the missing
-    convolution, padding='same' and stacked styles: every new check keeps its points."""
-    nb = plant("torch", tmp_path / "styles.ipynb", OTHER_STYLES["torch"])
-    report = grade_notebook(nb, fast_key("torch"), student="styles")
+@pytest.mark.parametrize("track", TRACKS)
+def test_correct_parts_written_another_way_keep_every_point(track, tmp_path):
+    """Another declaration order (bias first, w_avg first, AdaIN before noise) and API for the layers, a
+    Sequential with activation layers, log-sigmoid or softplus-by-logaddexp losses, another gradient call for R1
+    (grad_outputs; a persistent tape over a list), the trace of the square root from eigenvalues, and a generator
+    of upsampling and activation layers, stacked styles (PyTorch; Keras also AdaIN, noise, mixing, truncation
+    and editing in tf or numpy): every check keeps its points."""
+    nb = plant(track, tmp_path / "styles.ipynb", OTHER_STYLES[track])
+    report = grade_notebook(nb, fast_key(track), student="styles")
     lost = [(r.name, r.message) for r in report.results if r.score < r.points]
-    assert not lost, lost
+    assert not lost, "\n".join(f"{name}: {message}" for name, message in lost)
 
 
 # ----------------------------------------------------------------------------- hostile submissions

@@ -102,26 +102,18 @@ def drive_inputs(track: str, z, noise_seed: int, resolution: int = 32) -> list:
     return [z, *sample_noise(np.random.default_rng(int(noise_seed)), resolution, len(z), channels_last=track == "tf")]
 
 
-def run_order_weights(generator, track: str, z_dim: int) -> list:
-    """The weights of a generator as numpy arrays, in the order its layers run (grading.tracing)."""
+def load_run_order(generator, trusted, track: str, z_dim: int) -> None:
+    """Load the weights of the generator `trusted` into another generator's in the order their layers run (a
+    layer's weights declared in another order matched by shape, grading.tracing); a ValueError when they do not fit."""
     import numpy as np
 
-    from ..grading.tracing import trace
+    from ..grading.tracing import load_in_run_order, shapes_table, trace
     from ..weights import as_numpy
 
-    t = trace(driven(generator, track), drive_inputs(track, np.zeros((2, z_dim), np.float32), 0))
-    return [as_numpy(w) for _, ws in t.groups for w in ws]
-
-
-def load_run_order(generator, track: str, trusted: list, z_dim: int) -> None:
-    """Load `trusted` (arrays in run order) into another generator's weights in the order its layers run;
-    a ValueError when they do not fit."""
-    import numpy as np
-
-    from ..grading.tracing import load_in_run_order
-
     x = drive_inputs(track, np.zeros((2, z_dim), np.float32), 0)
-    _, loaded = load_in_run_order(driven(generator, track), x, trusted)
+    t = trace(driven(trusted, track), x)
+    arrays = [as_numpy(w) for _, ws in t.groups for w in ws]
+    _, loaded = load_in_run_order(driven(generator, track), x, arrays, shapes_table(t.groups))
     if not loaded:
         raise ValueError("the shipped weights do not fit your Generator in the order its layers run: the test "
                          "cell of the Generator says which layer departs")

@@ -13,8 +13,8 @@ Parts (nbgrader grade_ids) and what judges them:
 - `noise`: NoiseInjection(channels): one learned scale per channel starting at
   zero, x + scale * noise for a given noise image, and drawn noise that is one
   N(0, 1) image per example, the same for every channel, fresh on every call;
-- `mixing`: mix_styles(w1, w2, crossover) against `reference.mix_styles`;
-- `truncation`: truncate(ws, w_avg, psi, cutoff) against `reference.truncate`;
+- `mixing`: mix_styles(w1, w2, crossover) against `reference.mix_styles` (mixing_checks);
+- `truncation`: truncate(ws, w_avg, psi, cutoff) against `reference.truncate` (mixing_checks);
 - `generator`: the student's whole Generator (their equalized convolution, constant, styled layers,
   synthesis, mapping, mixing and truncation) with the shipped weights loaded in run order: every
   layer against the package's, mixing and truncation inside it, the Fréchet distance of its digits

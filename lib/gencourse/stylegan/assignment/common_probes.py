@@ -110,7 +110,7 @@ def _shipped_student(ns, track):
 
     net = _student_generator(ns)
     z_dim = config().z_dim
-    plugging.load_run_order(net, track, plugging.run_order_weights(trusted(track), track, z_dim), z_dim)
+    plugging.load_run_order(net, trusted(track), track, z_dim)
     if track == "torch":
         import torch
 

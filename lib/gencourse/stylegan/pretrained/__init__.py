@@ -70,7 +70,7 @@ def into(generator, track: str = "torch"):
     digits. `generator` needs `mapping(z)`, `synthesis(ws, noise)` and `w_avg`."""
     cfg = config()
     shipped = load(track).generator_ema
-    plugging.load_run_order(generator, track, plugging.run_order_weights(shipped, track, cfg.z_dim), cfg.z_dim)
+    plugging.load_run_order(generator, shipped, track, cfg.z_dim)
     if track == "torch":
         from ..torch_track import TorchSampler
 

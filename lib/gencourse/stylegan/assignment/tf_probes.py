@@ -208,6 +208,20 @@ def d_objective(ns, reals, fakes, a, c, b, gamma):
     return {"objective": plain(value)}
 
 
+def step(ns, **inputs):
+    """Two steps of the student's training_step (common_probes.step), keras.optimizers.SGD, the package's losses."""
+    from .. import tf_models as km
+    from . import tf_step
+
+    def objective(discriminator, reals, fakes, gamma):
+        return km.discriminator_loss(discriminator(reals), discriminator(fakes)) + km.r1_penalty(discriminator, reals,
+                                                                                                 gamma)
+
+    losses = dict(generator_loss=km.generator_loss, discriminator_loss=km.discriminator_loss,
+                  r1_penalty=km.r1_penalty, discriminator_objective=objective)
+    return cp.step(tf_step, ns, inputs, sgd=lambda weights, lr: keras.optimizers.SGD(learning_rate=lr), losses=losses)
+
+
 globals().update(cp.generator_probes("tf"))   # generator_net, generator_styles, generator_draw
 
 reseeded(globals())   # every probe above starts from the same random state in every run

@@ -216,6 +216,20 @@ def d_objective(ns, reals, fakes, a, c, b, gamma):
     return {"objective": plain(value)}
 
 
+def step(ns, **inputs):
+    """Two steps of the student's training_step (common_probes.step), torch.optim.SGD, the package's losses."""
+    from .. import torch_models as tm
+    from . import torch_step
+
+    def objective(discriminator, reals, fakes, gamma):
+        return tm.discriminator_loss(discriminator(reals), discriminator(fakes)) + tm.r1_penalty(discriminator, reals,
+                                                                                                 gamma)
+
+    losses = dict(generator_loss=tm.generator_loss, discriminator_loss=tm.discriminator_loss,
+                  r1_penalty=tm.r1_penalty, discriminator_objective=objective)
+    return cp.step(torch_step, ns, inputs, sgd=lambda params, lr: torch.optim.SGD(params, lr=lr), losses=losses)
+
+
 globals().update(cp.generator_probes("torch"))   # generator_net, generator_styles, generator_draw
 
 reseeded(globals())   # every probe above starts from the same random state in every run

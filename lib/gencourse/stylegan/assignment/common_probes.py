@@ -183,9 +183,6 @@ def class_direction(ns, ws, predicted, target) -> dict:
 
 # --------------------------------------------------------------------- the training step (step_checks)
 
-STEP_LOSSES = ("generator_loss", "discriminator_loss", "r1_penalty", "discriminator_objective")
-
-
 def _result_flags(result) -> np.ndarray:
     """[has 'd_loss', has 'g_loss', has 'r1', every value a float]."""
     if not isinstance(result, dict):
@@ -194,13 +191,21 @@ def _result_flags(result) -> np.ndarray:
                     + [all(isinstance(v, float) for v in result.values())], np.float64)
 
 
-def step(fw, ns, inputs: dict, *, sgd, losses: dict) -> dict:
+def step(fw, models, ns, inputs: dict, *, sgd) -> dict:
     """Two steps of the student's training_step on the package's small G, D and Gs (step_checks.STEP_NETS) with
-    gradient descent (`sgd(weights, lr)`) and the package's `losses` in place of theirs; every network's weights
-    before and after each step, whether the reals were left as given, whether all stayed finite, the result's flags."""
+    gradient descent (`sgd(weights, lr)`) and the losses of the package's `models` in place of theirs; every
+    network's weights before and after each step, whether the reals were left as given, whether all stayed
+    finite, the result's flags."""
     from ...grading.probing import part, scalar, substituted
     from ...weights import to_flat
     from .step_checks import NETS, STEP_NETS
+
+    def objective(discriminator, reals, fakes, gamma):
+        return (models.discriminator_loss(discriminator(reals), discriminator(fakes))
+                + models.r1_penalty(discriminator, reals, gamma))
+
+    losses = {"generator_loss": models.generator_loss, "discriminator_loss": models.discriminator_loss,
+              "r1_penalty": models.r1_penalty, "discriminator_objective": objective}
 
     nets = fw.make_nets({k: v for k, v in STEP_NETS.items() if k != "batch"}, scalar(inputs["seed"]))
     flat = lambda prefix: {f"{prefix}_{k}": to_flat(fw.tensors(nets[k])) for k in NETS}  # noqa: E731
@@ -208,7 +213,7 @@ def step(fw, ns, inputs: dict, *, sgd, losses: dict) -> dict:
     lr = scalar(inputs["lr"], float)
     g_opt, d_opt = sgd(fw.tensors(nets["G"]), lr), sgd(fw.tensors(nets["D"]), lr)
     training_step = part(ns, "training_step")
-    with substituted(ns, **{k: losses[k] for k in STEP_LOSSES}):
+    with substituted(ns, **losses):
         for it in (1, 2):
             reals = fw.images(inputs[f"reals{it}"])
             result = training_step(nets["G"], nets["D"], nets["Gs"], g_opt, d_opt, reals, fw.draw(inputs, "d", it),

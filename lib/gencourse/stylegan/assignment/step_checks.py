@@ -46,6 +46,18 @@ class Variant:
     def applies_r1(self, step: int, k: int) -> bool:
         return {"lazy": (step - 1) % k == 0, "every": True, "never": False, "shifted": step % k == 0}[self.r1]
 
+    def ema_weight(self, beta: float) -> float | None:
+        """How much of Gs the average after G's update keeps (None: no average there)."""
+        return {"after": beta, "inverted": 1.0 - beta, "copy": 0.0}.get(self.ema)
+
+
+def held(store: dict, net: str, grads: list, keeps: bool) -> list:
+    """The gradient an update uses: this one, or (gradients never zeroed) all of `net`'s so far, summed."""
+    if not keeps:
+        return grads
+    store[net] = [h + g for h, g in zip(store[net], grads)]
+    return store[net]
+
 
 TRUSTED = Variant()
 VARIANTS = [

@@ -213,13 +213,7 @@ def step(ns, **inputs):
     from .. import tf_models as km
     from . import tf_step
 
-    def objective(discriminator, reals, fakes, gamma):
-        return km.discriminator_loss(discriminator(reals), discriminator(fakes)) + km.r1_penalty(discriminator, reals,
-                                                                                                 gamma)
-
-    losses = dict(generator_loss=km.generator_loss, discriminator_loss=km.discriminator_loss,
-                  r1_penalty=km.r1_penalty, discriminator_objective=objective)
-    return cp.step(tf_step, ns, inputs, sgd=lambda weights, lr: keras.optimizers.SGD(learning_rate=lr), losses=losses)
+    return cp.step(tf_step, km, ns, inputs, sgd=lambda weights, lr: keras.optimizers.SGD(learning_rate=lr))
 
 
 globals().update(cp.generator_probes("tf"))   # generator_net, generator_styles, generator_draw

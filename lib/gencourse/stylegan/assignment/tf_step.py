@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from .. import tf_models as km  # noqa: E402
-from .step_checks import GS_OFFSET, PERTURB  # noqa: E402
+from .step_checks import GS_OFFSET, PERTURB, held  # noqa: E402
 
 
 class TrustedGenerator(km.Generator):
@@ -79,7 +79,7 @@ def trusted_steps(nets: dict, inputs: dict, v, lr: float, steps=(1, 2)) -> list[
     G, D, Gs = nets["G"], nets["D"], nets["Gs"]
     gp, dp = tensors(G), tensors(D)
     k, gamma, beta = (float(np.asarray(inputs[n]).reshape(())) for n in ("r1_every", "gamma", "ema_beta"))
-    held = {"G": [tf.zeros_like(p) for p in gp], "D": [tf.zeros_like(p) for p in dp]}
+    store = {"G": [tf.zeros_like(p) for p in gp], "D": [tf.zeros_like(p) for p in dp]}
     out = []
     for it in steps:
         reals = images(inputs[f"reals{it}"])
@@ -89,15 +89,15 @@ def trusted_steps(nets: dict, inputs: dict, v, lr: float, steps=(1, 2)) -> list[
             loss = km.discriminator_loss(D(reals), D(fake))
             if v.applies_r1(it, int(k)):
                 loss = loss + km.r1_penalty(D, reals, gamma * (k if v.r1_times_k else 1.0))
-        grads = _held(held, "D", tape.gradient(loss, dp), v.d_keeps_grads)
+        grads = held(store, "D", _dense(tape.gradient(loss, dp), dp), v.d_keeps_grads)
         for p, g in zip(dp, grads):
             p.assign_sub(lr * g)
         z1, z2, crossover, noise = draw(inputs, "g", it)
         with tf.GradientTape() as tape:
             g_loss = km.generator_loss(D(G(z1, z2 if v.mix_g else None, crossover=crossover, noise=noise)))
-        both = tape.gradient(g_loss, gp + dp)
+        both = _dense(tape.gradient(g_loss, gp + dp), gp + dp)
         g_grads, d_grads = both[:len(gp)], both[len(gp):]
-        g_grads = _held(held, "G", g_grads, v.g_keeps_grads)
+        g_grads = held(store, "G", g_grads, v.g_keeps_grads)
         if v.ema == "before":
             _ema(Gs, G, beta)
         for p, g in zip(gp, g_grads):
@@ -106,20 +106,16 @@ def trusted_steps(nets: dict, inputs: dict, v, lr: float, steps=(1, 2)) -> list[
             for p, g in zip(dp, d_grads):
                 p.assign_sub(lr * g)
         if v.d_keeps_grads and v.g_grads_in_d:
-            _held(held, "D", d_grads, True)
-        if v.ema in ("after", "inverted", "copy"):
-            _ema(Gs, G, {"after": beta, "inverted": 1.0 - beta, "copy": 0.0}[v.ema])
+            held(store, "D", d_grads, True)
+        if v.ema_weight(beta) is not None:
+            _ema(Gs, G, v.ema_weight(beta))
         out.append({name: [p.numpy().copy() for p in tensors(net)] for name, net in nets.items()})
     return out
 
 
-def _held(held: dict, net: str, grads, keeps: bool):
-    """The gradient the update uses: this one, or (gradients never zeroed) all those so far summed."""
-    grads = [tf.zeros_like(h) if g is None else g for h, g in zip(held[net], grads)]
-    if not keeps:
-        return grads
-    held[net] = [h + g for h, g in zip(held[net], grads)]
-    return held[net]
+def _dense(grads, weights) -> list:
+    """Zeros where no gradient reached a weight (the tape gives None)."""
+    return [tf.zeros_like(w) if g is None else g for g, w in zip(grads, weights)]
 
 
 def _ema(gs, g, beta: float) -> None:

@@ -221,13 +221,7 @@ def step(ns, **inputs):
     from .. import torch_models as tm
     from . import torch_step
 
-    def objective(discriminator, reals, fakes, gamma):
-        return tm.discriminator_loss(discriminator(reals), discriminator(fakes)) + tm.r1_penalty(discriminator, reals,
-                                                                                                 gamma)
-
-    losses = dict(generator_loss=tm.generator_loss, discriminator_loss=tm.discriminator_loss,
-                  r1_penalty=tm.r1_penalty, discriminator_objective=objective)
-    return cp.step(torch_step, ns, inputs, sgd=lambda params, lr: torch.optim.SGD(params, lr=lr), losses=losses)
+    return cp.step(torch_step, tm, ns, inputs, sgd=lambda params, lr: torch.optim.SGD(params, lr=lr))
 
 
 globals().update(cp.generator_probes("torch"))   # generator_net, generator_styles, generator_draw

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .. import torch_models as tm
-from .step_checks import GS_OFFSET, PERTURB
+from .step_checks import GS_OFFSET, PERTURB, held
 
 
 class TrustedGenerator(tm.Generator):
@@ -69,7 +69,7 @@ def trusted_steps(nets: dict, inputs: dict, v, lr: float, steps=(1, 2)) -> list[
     G, D, Gs = nets["G"], nets["D"], nets["Gs"]
     gp, dp = tensors(G), tensors(D)
     k, gamma, beta = (float(np.asarray(inputs[n]).reshape(())) for n in ("r1_every", "gamma", "ema_beta"))
-    held = {"G": [torch.zeros_like(p) for p in gp], "D": [torch.zeros_like(p) for p in dp]}
+    store = {"G": [torch.zeros_like(p) for p in gp], "D": [torch.zeros_like(p) for p in dp]}
     out = []
     for it in steps:
         reals = images(inputs[f"reals{it}"])
@@ -80,7 +80,7 @@ def trusted_steps(nets: dict, inputs: dict, v, lr: float, steps=(1, 2)) -> list[
         if v.applies_r1(it, int(k)):
             loss = loss + tm.r1_penalty(D, reals, gamma * (k if v.r1_times_k else 1.0))
         grads = torch.autograd.grad(loss, dp)
-        grads = _held(held, "D", grads, v.d_keeps_grads)
+        grads = held(store, "D", grads, v.d_keeps_grads)
         with torch.no_grad():
             for p, g in zip(dp, grads):
                 p.sub_(lr * g)
@@ -88,7 +88,7 @@ def trusted_steps(nets: dict, inputs: dict, v, lr: float, steps=(1, 2)) -> list[
         g_loss = tm.generator_loss(D(G(z1, z2 if v.mix_g else None, crossover=crossover, noise=noise)))
         both = torch.autograd.grad(g_loss, gp + dp)
         g_grads, d_grads = both[:len(gp)], both[len(gp):]
-        g_grads = _held(held, "G", g_grads, v.g_keeps_grads)
+        g_grads = held(store, "G", g_grads, v.g_keeps_grads)
         with torch.no_grad():
             if v.ema == "before":
                 _ema(Gs, G, beta)
@@ -98,19 +98,11 @@ def trusted_steps(nets: dict, inputs: dict, v, lr: float, steps=(1, 2)) -> list[
                 for p, g in zip(dp, d_grads):
                     p.sub_(lr * g)
             if v.d_keeps_grads and v.g_grads_in_d:
-                _held(held, "D", d_grads, True)
-            if v.ema in ("after", "inverted", "copy"):
-                _ema(Gs, G, {"after": beta, "inverted": 1.0 - beta, "copy": 0.0}[v.ema])
+                held(store, "D", d_grads, True)
+            if v.ema_weight(beta) is not None:
+                _ema(Gs, G, v.ema_weight(beta))
         out.append({name: [p.detach().numpy().copy() for p in tensors(net)] for name, net in nets.items()})
     return out
-
-
-def _held(held: dict, net: str, grads, keeps: bool):
-    """The gradient the update uses: this one, or (gradients never zeroed) all those so far summed."""
-    if not keeps:
-        return grads
-    held[net] = [h + g for h, g in zip(held[net], grads)]
-    return held[net]
 
 
 def _ema(gs, g, beta: float) -> None:

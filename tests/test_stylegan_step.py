@@ -52,12 +52,15 @@ def step_body(track: str, **changes) -> str:
     return d.format(**parts) + "\n" + g.format(**parts)
 
 
-# plant id -> (track, {step body's changes}, hint both step checks' messages hold)
+# plant id -> (track, {step body's changes}, the hint both step checks' messages hold, or (visible's, hidden's))
 STEP_PLANTS = {
     "every_step": ("torch", dict(r1="r1_penalty(D, reals, gamma * r1_every)"), "R1 is added on every step"),
     "no_mixing": ("torch", dict(g_args="z1, crossover=crossover"), "G's step has no style mixing"),
     "ema_inverted": ("torch", dict(ema="(1 - ema_beta) * e + ema_beta * p"), "the moving average is inverted"),
     "d_not_zeroed": ("torch", dict(zero_d=""), "D's gradients are never zeroed, so"),
+    # r1_every 3 in the hidden case: R1 on shifted steps (3, 6, ...) and no R1 leave the same weights there
+    "r1_shifted": ("torch", dict(r1="r1_penalty(D, reals, gamma * r1_every) if step % r1_every == 0 else torch.zeros(())"),
+                   ("R1 is added on the wrong steps", "match more than one known mistake")),
     "not_times_k": ("tf", dict(r1="r1_penalty(D, reals, gamma) if (step - 1) % r1_every == 0 else tf.zeros(())"),
                     "weighted gamma: on the steps it applies"),
     "gs_copied": ("tf", dict(ema="p"), "Gs was set to G's weights"),
@@ -79,9 +82,10 @@ def test_step_bodies_are_the_solution_when_unchanged():
 @pytest.mark.parametrize("plant_id", sorted(STEP_PLANTS))
 def test_planted_steps_lose_exactly_the_step_checks(plant_id, tmp_path):
     track, changes, hint = STEP_PLANTS[plant_id]
+    visible, hidden = hint if isinstance(hint, tuple) else (hint, hint)
     nb = helpers.plant(source(track), tmp_path / f"{plant_id}.ipynb", {"step": step_body(track, **changes)})
     report = grade_notebook(nb, helpers.fast_key(f"stylegan-{track}"), student=plant_id)
-    helpers.assert_lost_exactly(report, {STEP: hint, STEP_H: hint})
+    helpers.assert_lost_exactly(report, {STEP: visible, STEP_H: hidden})
 
 
 OTHER_STEPS = {

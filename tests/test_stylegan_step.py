@@ -22,14 +22,13 @@ def source(track: str) -> Path:
     return ROOT / "solutions" / "stylegan" / f"stylegan_{track}.ipynb"
 
 
-D_TORCH = ("z1, z2, crossover, noise = d_draw\nwith torch.no_grad():\n"
-           "    fakes = G(z1, z2, crossover=crossover, noise=noise)\n"
+D_TORCH = ("z1, z2, crossover, noise = d_draw\nfakes = G(z1, z2, crossover=crossover, noise=noise).detach()\n"
            "d_loss = discriminator_loss(D(reals), D(fakes))\n"
            "r1 = {r1}\n{zero_d}(d_loss + r1).backward()\nd_opt.step()\n")
 G_TORCH = ("z1, z2, crossover, noise = g_draw\nD.requires_grad_(False)\n"
            "g_loss = generator_loss(D(G({g_args}, noise=noise)))\ng_opt.zero_grad()\ng_loss.backward()\n"
-           "g_opt.step()\nD.requires_grad_(True)\nwith torch.no_grad():\n"
-           "    for e, p in zip(Gs.parameters(), G.parameters()):\n        e.copy_({ema})\n"
+           "g_opt.step()\nD.requires_grad_(True)\nfor e, p in zip(Gs.parameters(), G.parameters()):\n"
+           "    e.copy_({ema})\n"
            "return {{'d_loss': d_loss.item(), 'g_loss': g_loss.item(), 'r1': r1.item()}}")
 D_TF = ("z1, z2, crossover, noise = d_draw\nfakes = tf.stop_gradient(G(z1, z2, crossover=crossover, noise=noise))\n"
         "with tf.GradientTape() as tape:\n    d_loss = discriminator_loss(D(reals), D(fakes))\n"
@@ -42,12 +41,12 @@ G_TF = ("z1, z2, crossover, noise = g_draw\nwith tf.GradientTape() as tape:\n"
 G_TF_UPDATE = "g_opt.apply_gradients(zip(tape.gradient(g_loss, G.trainable_variables), G.trainable_variables))\n"
 LAZY = {"torch": "r1_penalty(D, reals, gamma * r1_every) if (step - 1) % r1_every == 0 else torch.zeros(())",
         "tf": "r1_penalty(D, reals, gamma * r1_every) if (step - 1) % r1_every == 0 else tf.zeros(())"}
-RIGHT = dict(zero_d="d_opt.zero_grad()\n", g_args="z1, z2, crossover=crossover", ema="ema_beta * e + (1 - ema_beta) * p",
-             g_update=G_TF_UPDATE)
+EMA = {"torch": "ema_beta * e + (1 - ema_beta) * p.detach()", "tf": "ema_beta * e + (1 - ema_beta) * p"}
+RIGHT = dict(zero_d="d_opt.zero_grad()\n", g_args="z1, z2, crossover=crossover", g_update=G_TF_UPDATE)
 
 
 def step_body(track: str, **changes) -> str:
-    parts = {**RIGHT, "r1": LAZY[track], **changes}
+    parts = {**RIGHT, "r1": LAZY[track], "ema": EMA[track], **changes}
     d, g = (D_TORCH, G_TORCH) if track == "torch" else (D_TF, G_TF)
     return d.format(**parts) + "\n" + g.format(**parts)
 
@@ -56,7 +55,8 @@ def step_body(track: str, **changes) -> str:
 STEP_PLANTS = {
     "every_step": ("torch", dict(r1="r1_penalty(D, reals, gamma * r1_every)"), "R1 is added on every step"),
     "no_mixing": ("torch", dict(g_args="z1, crossover=crossover"), "G's step has no style mixing"),
-    "ema_inverted": ("torch", dict(ema="(1 - ema_beta) * e + ema_beta * p"), "the moving average is inverted"),
+    "ema_inverted": ("torch", dict(ema="(1 - ema_beta) * e + ema_beta * p.detach()"),
+                     "the moving average is inverted"),
     "d_not_zeroed": ("torch", dict(zero_d=""), "D's gradients are never zeroed, so"),
     # r1_every 3 in the hidden case: R1 on shifted steps (3, 6, ...) and no R1 leave the same weights there
     "r1_shifted": ("torch", dict(r1="r1_penalty(D, reals, gamma * r1_every) if step % r1_every == 0 else torch.zeros(())"),

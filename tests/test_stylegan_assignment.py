@@ -32,8 +32,8 @@ TRACKS = ("tf", "torch")
 QUICK_ENV = {"GENCOURSE_SAMPLES": "200", **{k: "1" for k in (
     "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")}}
 SHIPPED = "Your AdaIN and noise in the shipped generator: it draws digits (Fréchet distance)"
-POINTS = 56         # autograded: 21 of the first release, and the equalized layer, the mapping network,
-#                     the losses with R1, the Fréchet distance, the generator and editing (4 + 5 + 6 + 4 + 11 + 5)
+POINTS = 61         # autograded: 21 of the first release, and the equalized layer, the mapping network, the losses
+#                     with R1, the Fréchet distance, the generator, editing and the step (4 + 5 + 6 + 4 + 11 + 5 + 5)
 ANSWERS = ("mapping_answer", "adain_answer", "editing_answer", "mixing_answer", "truncation_answer", "fid_answer")
 
 

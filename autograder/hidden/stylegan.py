@@ -67,6 +67,7 @@ def generator_checks(assignment) -> list:
 def gan_checks(assignment) -> list:
     """Hidden checks of the equalized layer, the mapping network, the losses and the Fréchet distance."""
     from gencourse.stylegan.assignment import gan_checks as g
+    from gencourse.stylegan.assignment import step_checks as stc
 
     hidden, track = dict(visible=False), assignment.track.replace("fast", "")
     return [
@@ -80,6 +81,9 @@ def gan_checks(assignment) -> list:
         sc.make_check("Losses and R1 (hidden): a batch of one, gamma 0.5, non-square images", "losses", 1, "r1",
                       [g.r1_case(191, 1, (3, 6), 0.5), g.r1_case(192, 8, (2, 2), 4.0)], g.judge_r1,
                       prefix="hidden/r1", **hidden),
+        sc.make_check("training_step (hidden): other weights and draws, r1_every 3, gamma 5, ema_beta 0.9", "step", 1,
+                      "step", [stc.step_case(231, r1_every=3, gamma=5.0, ema_beta=0.9, lr=0.03, crossovers=(1, 3, 3, 1))],
+                      stc.judge_step(track), prefix="hidden/step", **hidden),
         sc.make_check("frechet_distance (hidden): dimension 1, covariances of rank 1", "frechet", 1, "frechet",
                       [g.frechet_case(201, 1), g.frechet_case(202, 7, rank=1)], g.judge_frechet,
                       prefix="hidden/frechet", **hidden),

@@ -19,6 +19,9 @@ Parts (nbgrader grade_ids) and what judges them:
   synthesis, mapping, mixing and truncation) with the shipped weights loaded in run order: every
   layer against the package's, mixing and truncation inside it, the Fréchet distance of its digits
   (generator_checks);
+- `step`: training_step, two steps from fixed weights and draws on the package's small networks with plain
+  gradient descent, G, D and Gs compared weight by weight with the trusted step replayed in the grader, the known
+  wrong steps (R1 on every step or unweighted, no mixing, the moving average inverted...) named (step_checks);
 - `editing`: find_direction and class_direction, directions in W from labelled codes, against
   gencourse.stylegan.editing (editing_checks);
 - `training` (the test cell after the parts): the shipped generator
@@ -32,7 +35,8 @@ from __future__ import annotations
 from ...grading.contract import Assignment, per_track
 
 TRACKS = ("tf", "torch")
-PARTS = ["equalized", "mapping", "adain", "noise", "mixing", "truncation", "generator", "losses", "frechet", "editing"]
+PARTS = ["equalized", "mapping", "adain", "noise", "mixing", "truncation", "generator", "losses", "step", "frechet",
+         "editing"]
 
 
 def assignments() -> list[Assignment]:

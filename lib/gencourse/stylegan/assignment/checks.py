@@ -19,6 +19,7 @@ from ...reference import stylegan as ref
 from . import gan_checks as g
 from . import editing_checks as ec
 from . import generator_checks as gc
+from . import step_checks as stc
 from .mixing_checks import judge_mixing, judge_truncation, mixing_case, truncation_case
 
 TRAINING_PART = "training"
@@ -346,6 +347,8 @@ def visible_checks(track: str) -> list[Check]:
                    "losses", 2, "r1", [g.r1_case(95, 6), g.r1_case(96, 3, (5, 3), 1.0)], g.judge_r1),
         make_check("discriminator_objective: the logistic loss plus R1 on the reals", "losses", 1, "d_objective",
                    [g.r1_case(97, 4)], g.judge_d_objective),
+        make_check("training_step: D with lazy R1, G on mixed styles, then the moving average Gs (two steps)",
+                   "step", 4, "step", [stc.step_case(121)], stc.judge_step(track)),
         make_check("frechet_distance: |mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2))", "frechet", 3, "frechet",
                    [g.frechet_case(101, 5), g.frechet_case(102, 6, rank=3), g.frechet_case(103, 4, same=True)],
                    g.judge_frechet),

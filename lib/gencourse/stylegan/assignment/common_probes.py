@@ -179,3 +179,50 @@ def class_direction(ns, ws, predicted, target) -> dict:
     got = part(ns, "class_direction")(np.array(ws), np.array(predicted), scalar(target))
     return {"none": np.array(float(got is None)),
             "direction": np.zeros(0) if got is None else np.asarray(got, np.float64)}
+
+
+# --------------------------------------------------------------------- the training step (step_checks)
+
+def _result_flags(result) -> np.ndarray:
+    """[has 'd_loss', has 'g_loss', has 'r1', every value a float]."""
+    if not isinstance(result, dict):
+        return np.zeros(4)
+    return np.array([k in result for k in ("d_loss", "g_loss", "r1")]
+                    + [all(isinstance(v, float) for v in result.values())], np.float64)
+
+
+def step(fw, models, ns, inputs: dict, *, sgd) -> dict:
+    """Two steps of the student's training_step on the package's small G, D and Gs (step_checks.STEP_NETS) with
+    gradient descent (`sgd(weights, lr)`) and the losses of the package's `models` in place of theirs; every
+    network's weights before and after each step, whether the reals were left as given, whether all stayed
+    finite, the result's flags."""
+    from ...grading.probing import part, scalar, substituted
+    from ...weights import to_flat
+    from .step_checks import NETS, STEP_NETS
+
+    def objective(discriminator, reals, fakes, gamma):
+        return (models.discriminator_loss(discriminator(reals), discriminator(fakes))
+                + models.r1_penalty(discriminator, reals, gamma))
+
+    losses = {"generator_loss": models.generator_loss, "discriminator_loss": models.discriminator_loss,
+              "r1_penalty": models.r1_penalty, "discriminator_objective": objective}
+
+    nets = fw.make_nets({k: v for k, v in STEP_NETS.items() if k != "batch"}, scalar(inputs["seed"]))
+    flat = lambda prefix: {f"{prefix}_{k}": to_flat(fw.tensors(nets[k])) for k in NETS}  # noqa: E731
+    out, flags, kept = flat("before"), [], True
+    lr = scalar(inputs["lr"], float)
+    g_opt, d_opt = sgd(fw.tensors(nets["G"]), lr), sgd(fw.tensors(nets["D"]), lr)
+    training_step = part(ns, "training_step")
+    with substituted(ns, **losses):
+        for it in (1, 2):
+            reals = fw.images(inputs[f"reals{it}"])
+            result = training_step(nets["G"], nets["D"], nets["Gs"], g_opt, d_opt, reals, fw.draw(inputs, "d", it),
+                                   fw.draw(inputs, "g", it), step=it, gamma=scalar(inputs["gamma"], float),
+                                   r1_every=scalar(inputs["r1_every"]), ema_beta=scalar(inputs["ema_beta"], float))
+            kept &= bool(np.array_equal(to_flat([reals]), to_flat([fw.images(inputs[f"reals{it}"])])))
+            flags.append(_result_flags(result))
+            out.update(flat(f"after{it}"))
+    finite = all(np.all(np.isfinite(v)) for v in out.values())
+    out = {k: np.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0) for k, v in out.items()}
+    return {**out, "keys": np.min(flags, axis=0), "reals_kept": np.array(float(kept)),
+            "finite": np.array(float(finite))}

@@ -208,6 +208,14 @@ def d_objective(ns, reals, fakes, a, c, b, gamma):
     return {"objective": plain(value)}
 
 
+def step(ns, **inputs):
+    """Two steps of the student's training_step (common_probes.step), keras.optimizers.SGD, the package's losses."""
+    from .. import tf_models as km
+    from . import tf_step
+
+    return cp.step(tf_step, km, ns, inputs, sgd=lambda weights, lr: keras.optimizers.SGD(learning_rate=lr))
+
+
 globals().update(cp.generator_probes("tf"))   # generator_net, generator_styles, generator_draw
 
 reseeded(globals())   # every probe above starts from the same random state in every run

@@ -216,6 +216,14 @@ def d_objective(ns, reals, fakes, a, c, b, gamma):
     return {"objective": plain(value)}
 
 
+def step(ns, **inputs):
+    """Two steps of the student's training_step (common_probes.step), torch.optim.SGD, the package's losses."""
+    from .. import torch_models as tm
+    from . import torch_step
+
+    return cp.step(torch_step, tm, ns, inputs, sgd=lambda params, lr: torch.optim.SGD(params, lr=lr))
+
+
 globals().update(cp.generator_probes("torch"))   # generator_net, generator_styles, generator_draw
 
 reseeded(globals())   # every probe above starts from the same random state in every run

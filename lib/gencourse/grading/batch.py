@@ -30,6 +30,7 @@ from .checklist import collect_checks
 from .registry import defining_modules, get_assignment
 from .report import GRADES_NAME, REPORT_NAME, read_report, report_from_dict, report_to_dict, write_outputs
 from .sandbox import Limits, protect, reap_job, scratch_base
+from .sandbox.session import ALLOCATOR
 
 REPORT_MARK = b"GENCOURSE-REPORT "
 
@@ -77,7 +78,7 @@ def grade_batch(paths, assignment_key: str, out_dir, jobs: int = 1, force: bool 
     if timeout is None:
         timeout = lim.total_seconds + 120
     modules = [m for m in defining_modules(assignment) if not m.startswith(__package__)]
-    env = dict(os.environ)
+    env = {**ALLOCATOR, **os.environ}
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     hide = [str(out_dir.resolve())] + [str(Path(p).resolve().parent) for p in files]
     common = os.path.commonpath([str(p.resolve().parent) for p in files]) if files else None

@@ -45,6 +45,13 @@ class _Session:
     pos: int = 0
 
 
+# glibc serves blocks over 64 KB (arrays, tensors) by mmap and returns them when freed; by default
+# its threshold grows with what was freed, the heap fragments, and a worker's peak wandered by 140 MB
+# between gradings of one notebook (StyleGAN torch: 524-661 MB; with it 449 MB every time,
+# benchmarks/container.py). The supervisor, which replays trusted steps to judge, gets it too.
+ALLOCATOR = {"MALLOC_MMAP_THRESHOLD_": "65536"}
+
+
 def environment(scratch: str, limits: Limits, progress_fd: int, probes: str, user: JobUser | None = None) -> dict:
     venv_bin = os.path.dirname(sys.executable)
     threads = str(int(limits.threads))
@@ -67,11 +74,7 @@ def environment(scratch: str, limits: Limits, progress_fd: int, probes: str, use
         "TF_NUM_INTEROP_THREADS": threads,
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "MPLBACKEND": "Agg",
-        # glibc serves blocks over 64 KB (arrays, tensors) by mmap and returns them when freed; by
-        # default its threshold grows with what was freed, the heap fragments, and the worker's peak
-        # wandered by 140 MB between gradings of one notebook (StyleGAN torch: 524-661 MB; with it
-        # 449 MB every time, benchmarks/container.py).
-        "MALLOC_MMAP_THRESHOLD_": "65536",
+        **ALLOCATOR,
         "KERAS_HOME": os.path.join(scratch, ".keras"),
         "MPLCONFIGDIR": os.path.join(scratch, ".mpl"),
     }

@@ -47,8 +47,8 @@ class _Session:
 
 # glibc serves blocks over 64 KB (arrays, tensors) by mmap and returns them when freed; by default
 # its threshold grows with what was freed, the heap fragments, and a worker's peak wandered by 140 MB
-# between gradings of one notebook (StyleGAN torch: 524-661 MB; with it 449 MB every time,
-# benchmarks/container.py). The supervisor, which replays trusted steps to judge, gets it too.
+# between gradings of one notebook (524-661 MB; with it 449 MB every time: docs/results.md,
+# "Grading inside Gradescope's default container"). The supervisor, which replays trusted steps to judge, gets it too.
 ALLOCATOR = {"MALLOC_MMAP_THRESHOLD_": "65536"}
 
 

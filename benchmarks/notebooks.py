@@ -5,10 +5,11 @@ StyleGAN under 10 minutes, CycleGAN under 15, on 2 CPU cores); the tests run the
 notebooks only at their quick setting. This runs `solutions/<name>/<name>_<track>.ipynb`
 with nbclient in a fresh kernel, in a temporary folder, with the real MNIST files of
 `--data-dir` and one thread per framework (the machine's other core stays free, as in
-the tests), and prints the total and the slowest cells (nbclient's own timing).
+the tests), and prints the total and the slowest cells (nbclient's own timing); `--out DIR`
+keeps each executed notebook (its printed scores and figures) as DIR/<name>_<track>.ipynb.
 
 Usage: python benchmarks/notebooks.py [--assignments vae,cyclegan,stylegan] [--tracks tf,torch]
-       [--threads 1] [--env GENCOURSE_EPOCHS=1 ...] [--slowest 3]
+       [--threads 1] [--env GENCOURSE_EPOCHS=1 ...] [--slowest 3] [--out DIR]
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ def cell_seconds(cell) -> float:
     return (parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds()
 
 
-def run_notebook(path: Path, env: dict) -> tuple[float, float, list]:
-    """(wall seconds, kernel CPU seconds, [(seconds, first line of the cell)]) of one top-to-bottom run.
+def run_notebook(path: Path, env: dict, keep: Path | None = None) -> tuple[float, float, list]:
+    """(wall seconds, kernel CPU seconds, [(seconds, first line of the cell)]) of one top-to-bottom run; the
+    executed notebook is written to `keep` when given.
 
     The kernel's CPU time (user + system, read when nbclient has shut it down and reaped it) is
     what the run costs whatever else the machine runs: with one thread per framework it is the
@@ -55,6 +57,9 @@ def run_notebook(path: Path, env: dict) -> tuple[float, float, list]:
     finally:
         for k, v in old.items():
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    if keep is not None:
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, keep)
     cells = [(cell_seconds(c), (c.source.strip().splitlines() or [""])[0][:60])
              for c in nb.cells if c.cell_type == "code"]
     return time.perf_counter() - start, _children_cpu() - before, sorted(cells, reverse=True)
@@ -74,6 +79,7 @@ def main() -> None:
     ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                     help="a setting for the notebooks (a quick setting, say); repeatable")
     ap.add_argument("--slowest", type=int, default=3, help="how many of the slowest cells to list")
+    ap.add_argument("--out", type=Path, help="a folder to keep the executed notebooks in")
     args = ap.parse_args()
     env = {k: str(args.threads) for k in THREAD_VARS}
     env["GENCOURSE_DATA"] = args.data_dir
@@ -91,7 +97,7 @@ def main() -> None:
             path = ROOT / "solutions" / name / f"{name}_{track}.ipynb"
             if not path.is_file():
                 ap.error(f"{path}: no such solution notebook")
-            wall, cpu, cells = run_notebook(path, env)
+            wall, cpu, cells = run_notebook(path, env, args.out / path.name if args.out else None)
             slow = "; ".join(f"{s:.0f} s {line!r}" for s, line in cells[:args.slowest])
             print(f"{path.name:22} {wall / 60:8.1f} {cpu / 60:8.1f} {os.getloadavg()[0]:5.1f}  {slow}", flush=True)
 

@@ -29,12 +29,13 @@ from test_vae_assignment import by_name
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS, RELEASE = ROOT / "solutions", ROOT / "assignments"
 TRACKS = ("tf", "torch")
-QUICK_ENV = {"GENCOURSE_SAMPLES": "200", **{k: "1" for k in (
+QUICK_ENV = {"GENCOURSE_SAMPLES": "200", "GENCOURSE_STEPS": "20", **{k: "1" for k in (
     "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")}}
 SHIPPED = "Your AdaIN and noise in the shipped generator: it draws digits (Fréchet distance)"
 POINTS = 61         # autograded: 21 of the first release, and the equalized layer, the mapping network, the losses
 #                     with R1, the Fréchet distance, the generator, editing and the step (4 + 5 + 6 + 4 + 11 + 5 + 5)
-ANSWERS = ("mapping_answer", "adain_answer", "editing_answer", "mixing_answer", "truncation_answer", "fid_answer")
+ANSWERS = ("mapping_answer", "adain_answer", "r1_answer", "ema_answer", "editing_answer", "mixing_answer", "truncation_answer",
+           "fid_answer")
 
 
 def source(track: str) -> Path:
@@ -737,7 +738,9 @@ def test_solution_notebook_runs_top_to_bottom(track, tmp_path, monkeypatch):
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     print(f"stylegan_{track}.ipynb ran in {time.time() - start:.0f} s")
     outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
-    assert re.search(r"Fréchet distance of 200 samples, your generator and your frechet_distance: [0-9.]+", outputs)
+    assert re.search(r"20 steps of your training_step in [0-9.]+ minutes", outputs)
+    for model in (r"your G \(20 steps\)", r"your Gs \(20 steps\)", r"shipped Gs \(3000 steps\)"):
+        assert re.search(model + r": Fréchet distance [0-9.]+; digits read: 0: [0-9]+%", outputs), model
     assert re.search(r"middle from B: Fréchet distance of 200 such mixes [0-9.]+", outputs)
     assert re.search(r"psi 0.5: Fréchet distance [0-9.]+, the most common digit", outputs)
     assert re.search(r"0\.,? 0\.,? 1\.,? 1\.,? 1\.,? 1\.", outputs)    # mix_styles(zeros, ones, 2)

@@ -187,13 +187,15 @@ def image_table(table, path, row_labels=None, col_labels=None, title: str = "") 
 
 def gan_loss_curves(history: list[dict], path, title: str = "") -> Path:
     """GAN losses per step (a running mean over 1 % of the steps): D's logistic loss,
-    G's non-saturating loss and the R1 penalty."""
-    steps = np.array([h["step"] for h in history])
+    G's non-saturating loss and the R1 penalty, this on the steps it applied (lazy R1
+    logs 0 on the others)."""
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
-    k = max(1, len(history) // 100)
     for ax, key, label in zip(axes, ("d_loss", "g_loss", "r1"),
-                              ("D: logistic loss", "G: non-saturating loss", "R1 penalty")):
-        values = np.array([h[key] for h in history], np.float64)
+                              ("D: logistic loss", "G: non-saturating loss", "R1 penalty (steps it applied)")):
+        rows = [h for h in history if key != "r1" or h[key] != 0] or history
+        steps = np.array([h["step"] for h in rows])
+        values = np.array([h[key] for h in rows], np.float64)
+        k = max(1, len(rows) // 100)
         smooth = np.convolve(values, np.ones(k) / k, mode="valid")
         ax.plot(steps, values, alpha=0.3, lw=0.5)
         ax.plot(steps[k - 1:], smooth)

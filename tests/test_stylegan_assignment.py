@@ -738,6 +738,8 @@ def test_solution_notebook_runs_top_to_bottom(track, tmp_path, monkeypatch):
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     print(f"stylegan_{track}.ipynb ran in {time.time() - start:.0f} s")
     outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    figures = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert figures >= 8, figures    # losses, the three models, shipped samples, mixing, noise, truncation, 2 edits
     assert re.search(r"20 steps of your training_step in [0-9.]+ minutes", outputs)
     for model in (r"your G \(20 steps\)", r"your Gs \(20 steps\)", r"shipped Gs \(3000 steps\)"):
         assert re.search(model + r": Fréchet distance [0-9.]+; digits read: 0: [0-9]+%", outputs), model

@@ -6,11 +6,13 @@ training runs, the notebooks and the tests share them.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")
+if "ipykernel" not in sys.modules:     # in a notebook the inline backend stays: its own plt.show() still draws
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 

@@ -275,9 +275,10 @@ def test_gradients_reach_every_parameter(rng):
 
 # ---------------------------------------------------------------- layers against oracles
 
+@pytest.mark.parametrize("batch", [1, 2])    # one image: the fused kernel
 @pytest.mark.parametrize("affine", [False, True])
-def test_keras_instance_norm_matches_oracle(rng, affine):
-    x = rng.normal(3.0, 2.0, (2, 5, 7, 4)).astype(np.float32)
+def test_keras_instance_norm_matches_oracle(rng, affine, batch):
+    x = rng.normal(3.0, 2.0, (batch, 5, 7, 4)).astype(np.float32)
     layer = tfm.InstanceNormalization(affine=affine)
     layer.build(x.shape)
     kwargs = {}
@@ -295,9 +296,32 @@ def test_torch_instance_norm_matches_oracle(rng):
     assert_close(y, instance_norm(x, channel_axis=1), rtol=1e-5)
 
 
+@pytest.mark.parametrize("affine", [False, True])
+def test_keras_instance_norm_of_one_image_has_the_gradient_of_a_batch(rng, affine):
+    """The fused kernel (one image) against the moments (the same image in a batch of two): outputs and
+    the gradients of the input and the affine weights."""
+    layer = tfm.InstanceNormalization(affine=affine)
+    layer.build((None, 6, 5, 3))
+    if affine:
+        layer.set_weights([rng.normal(1, 0.5, 3).astype(np.float32), rng.normal(0, 1, 3).astype(np.float32)])
+    x = tf.constant(rng.normal(1.0, 2.0, (2, 6, 5, 3)).astype(np.float32))
+    dy = tf.constant(rng.normal(size=(2, 6, 5, 3)).astype(np.float32))
+    results = []
+    for inputs, cotangent in ((x[:1], dy[:1]), (x, dy * tf.constant([1.0, 0.0])[:, None, None, None])):
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            y = layer(inputs)
+            loss = tf.reduce_sum(y * cotangent)
+        results.append([y[:1]] + [g[:1] if i == 0 else g
+                                  for i, g in enumerate(tape.gradient(loss, [inputs] + layer.trainable_weights))])
+    for one, batch in zip(*results):
+        assert_close(one, batch, rtol=1e-5)
+
+
 def test_instance_norm_of_a_single_pixel_is_zero():
     x = np.random.default_rng(0).normal(size=(2, 1, 1, 8)).astype(np.float32)
     assert np.all(np.asarray(tfm.InstanceNormalization()(x)) == 0)
+    assert np.all(np.asarray(tfm.InstanceNormalization()(x[:1])) == 0)   # the fused kernel
     assert np.all(instance_norm(x) == 0)
 
 

@@ -51,4 +51,6 @@ def collect_checks(assignment: Assignment, *, visible_only=False, hidden_dir=Non
                              f"({type(e).__name__}: {e}); only the visible checks were run")
         elif hidden_dir is not None:
             notes.append(f"grader note: no hidden checks for {assignment.key} in {hidden_dir}")
+    if not assignment.slow_checks:
+        checks = [c for c in checks if not c.slow]
     return checks, notes, path

@@ -73,6 +73,7 @@ class Assignment:
     cpu_seconds: int = 120       # worker limits for this assignment
     memory_mb: int = 6144
     solution_modules: tuple = ()  # the package modules that implement graded parts (grading/integrity.py)
+    slow_checks: bool = True     # False: a copy that skips every slow check, hidden ones included (quick runs)
 
     @property
     def key(self) -> str:

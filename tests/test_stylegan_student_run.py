@@ -93,3 +93,19 @@ def test_a_failing_step_stops_the_run_with_its_step_named(losses, says):
 def test_a_wrong_track_is_named():
     with pytest.raises(ValueError, match="track must be 'tf' or 'torch', got 'jax'"):
         student_run.train("jax", Recorder(), *nets(), DIGITS, progress=False)
+
+
+def test_a_smaller_run_gets_digits_and_noise_at_its_size():
+    """The grader's short training: 16x16 reals (each the mean of a 2x2 block of the padded digit), noise at 16."""
+    step, (G, Gs) = Recorder(), nets()
+    D = torch.nn.Linear(1, 1)
+    run = student_run.train("torch", step, G, Gs, DIGITS, student_run.Budget(steps=1, batch_size=4), z_dim=8,
+                            progress=False, discriminator=D, resolution=16)
+    first = step.calls[0]
+    assert first["reals"].shape == (4, 1, 16, 16) and run.discriminator is D and first["D"] is D
+    assert [tuple(n.shape) for n in first["d_draw"][3]] == [(4, 1, r, r) for r in (4, 4, 8, 8, 16, 16)]
+    padded = student_run.model_images(DIGITS[:3])
+    assert np.allclose(student_run.model_images(DIGITS[:3], 16), padded.reshape(3, 16, 2, 16, 2).mean(axis=(2, 4)))
+    with pytest.raises(ValueError, match="resolution must divide 32, got 12"):
+        student_run.model_images(DIGITS[:3], 12)
+

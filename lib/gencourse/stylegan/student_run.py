@@ -58,20 +58,30 @@ class StepFailed(RuntimeError):
     """The student's step returned a non-finite loss or something other than the dict of floats it promises."""
 
 
-def draw(rng: np.random.Generator, n: int, z_dim: int, n_layers: int, mixing_prob: float) -> tuple:
+def draw(rng: np.random.Generator, n: int, z_dim: int, n_layers: int, mixing_prob: float,
+         resolution: int = RESOLUTION) -> tuple:
     """(z1, z2, crossover, noise [n, r, r, 1] per layer) of one phase, numpy: a crossover layer in 1 .. n_layers - 1
     with probability `mixing_prob`, else n_layers (no mixing)."""
     z1, z2 = rng.standard_normal((n, z_dim)).astype(np.float32), rng.standard_normal((n, z_dim)).astype(np.float32)
     crossover = int(rng.integers(1, n_layers)) if rng.random() < mixing_prob else n_layers
-    return z1, z2, crossover, common.sample_noise(rng, RESOLUTION, n)
+    return z1, z2, crossover, common.sample_noise(rng, resolution, n)
 
 
-def _torch(G, Gs, budget: Budget, z_dim: int):
+def model_images(x_uint8: np.ndarray, resolution: int = RESOLUTION) -> np.ndarray:
+    """Digits [n, 28, 28] uint8 -> [n, res, res] in [-1, 1]: padded to 32x32, then averaged over blocks below it."""
+    x = sampling.to_model_images(x_uint8, RESOLUTION)
+    f = RESOLUTION // resolution
+    if f * resolution != RESOLUTION:
+        raise ValueError(f"resolution must divide {RESOLUTION}, got {resolution}")
+    return x.reshape(len(x), resolution, f, resolution, f).mean(axis=(2, 4)) if f > 1 else x
+
+
+def _torch(G, Gs, budget: Budget, z_dim: int, D):
     import torch
 
     from . import torch_models as tm
 
-    D = tm.build_discriminator(run.make_config())
+    D = D if D is not None else tm.build_discriminator(run.make_config())
     with torch.no_grad():
         for e, p in zip(Gs.parameters(), G.parameters()):
             e.copy_(p)
@@ -84,13 +94,13 @@ def _torch(G, Gs, budget: Budget, z_dim: int):
                                                                  [nchw(n) for n in d[3]]))
 
 
-def _tf(G, Gs, budget: Budget, z_dim: int):
+def _tf(G, Gs, budget: Budget, z_dim: int, D):
     import keras
     import tensorflow as tf
 
     from . import tf_models as km
 
-    D = km.build_discriminator(run.make_config())
+    D = D if D is not None else km.build_discriminator(run.make_config())
     for net in (G, Gs):         # a Keras layer makes its weights on its first call
         net(np.zeros((1, z_dim), np.float32))
     for e, p in zip(Gs.trainable_variables, G.trainable_variables):
@@ -102,24 +112,26 @@ def _tf(G, Gs, budget: Budget, z_dim: int):
 
 
 def train(track: str, training_step, G, Gs, x_train: np.ndarray, budget: Budget = Budget(), *,
-          z_dim: int = 64, n_layers: int | None = None, progress: bool = True, on_step=None) -> Run:
+          z_dim: int = 64, n_layers: int | None = None, progress: bool = True, on_step=None,
+          discriminator=None, resolution: int = RESOLUTION) -> Run:
     """`budget.steps` calls of `training_step(G, D, Gs, g_opt, d_opt, reals, d_draw, g_draw, step, gamma,
-    r1_every, ema_beta)` on batches of `x_train` ([n, 28, 28] uint8 digits, padded to 32x32 in [-1, 1]); Gs starts
-    as a copy of G; `z_dim`, `n_layers`: the generator's latent size and styled layers; `on_step(step)` is called
-    after each step (snapshots; its time is not counted). Raises StepFailed naming the first step whose losses are
-    not finite floats."""
+    r1_every, ema_beta)` on batches of `x_train` ([n, 28, 28] uint8 digits, padded to 32x32 in [-1, 1], or
+    averaged down to `resolution`); Gs starts as a copy of G; D is `discriminator`, by default the package's at
+    the trainer's size; `z_dim`, `n_layers`: the generator's latent size and styled layers; `on_step(step)` is
+    called after each step (snapshots; its time is not counted). Raises StepFailed naming the first step whose
+    losses are not finite floats."""
     setup = {"torch": _torch, "tf": _tf}.get(track)
     if setup is None:
         raise ValueError(f"track must be 'tf' or 'torch', got {track!r}")
-    n_layers = n_layers or common.num_layers(RESOLUTION)
-    x = sampling.to_model_images(x_train, RESOLUTION)
-    D, (g_opt, d_opt), images, tensors = setup(G, Gs, budget, z_dim)
+    n_layers = n_layers or common.num_layers(resolution)
+    x = model_images(x_train, resolution)
+    D, (g_opt, d_opt), images, tensors = setup(G, Gs, budget, z_dim, discriminator)
     rng, out = np.random.default_rng(budget.seed), Run(discriminator=D)
     start = time.perf_counter()
     with tqdm(total=budget.steps, desc="your StyleGAN", unit="step", disable=not progress) as bar:
         for step in range(1, budget.steps + 1):
             reals = images(x[rng.choice(len(x), budget.batch_size, replace=False)])
-            d_draw, g_draw = (tensors(draw(rng, budget.batch_size, z_dim, n_layers, budget.mixing_prob))
+            d_draw, g_draw = (tensors(draw(rng, budget.batch_size, z_dim, n_layers, budget.mixing_prob, resolution))
                               for _ in range(2))
             logs = training_step(G, D, Gs, g_opt, d_opt, reals, d_draw, g_draw, step, gamma=budget.gamma,
                                  r1_every=budget.r1_every, ema_beta=budget.ema_beta(step))

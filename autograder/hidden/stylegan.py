@@ -84,7 +84,18 @@ def gan_checks(assignment) -> list:
         sc.make_check("training_step (hidden): other weights and draws, r1_every 3, gamma 5, ema_beta 0.9", "step", 1,
                       "step", [stc.step_case(231, r1_every=3, gamma=5.0, ema_beta=0.9, lr=0.03, crossovers=(1, 3, 3, 1))],
                       stc.judge_step(track), prefix="hidden/step", **hidden),
+        short_training_check(track),
         sc.make_check("frechet_distance (hidden): dimension 1, covariances of rank 1", "frechet", 1, "frechet",
                       [g.frechet_case(201, 1), g.frechet_case(202, 7, rank=1)], g.judge_frechet,
                       prefix="hidden/frechet", **hidden),
     ]
+
+
+def short_training_check(track: str):
+    """The student's step trains the package's small StyleGAN; Gs's digits judged on their Fréchet distance."""
+    from gencourse.stylegan.assignment import training_checks as tc
+
+    setup = tc.SETTINGS[track]
+    return sc.make_check(f"training_step (hidden): {setup.steps} steps train the package's 16x16 StyleGAN (Gs's "
+                         "Fréchet distance)", "step", 1, "short_training", lambda: [tc.case(setup)],
+                         tc.judge_short(track, setup), visible=False, slow=True, prefix="hidden/short_training")

@@ -22,6 +22,8 @@ Parts (nbgrader grade_ids) and what judges them:
 - `step`: training_step, two steps from fixed weights and draws on the package's small networks with plain
   gradient descent, G, D and Gs compared weight by weight with the trusted step replayed in the grader, the known
   wrong steps (R1 on every step or unweighted, no mixing, the moving average inverted...) named (step_checks);
+  a hidden short training of the package's 16x16 StyleGAN with the step, Gs's digits scored in the grader
+  (training_checks);
 - `editing`: find_direction and class_direction, directions in W from labelled codes, against
   gencourse.stylegan.editing (editing_checks);
 - `training` (the test cell after the parts): the shipped generator

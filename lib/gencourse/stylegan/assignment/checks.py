@@ -348,7 +348,7 @@ def visible_checks(track: str) -> list[Check]:
         make_check("discriminator_objective: the logistic loss plus R1 on the reals", "losses", 1, "d_objective",
                    [g.r1_case(97, 4)], g.judge_d_objective),
         make_check("training_step: D with lazy R1, G on mixed styles, then the moving average Gs (two steps)",
-                   "step", 4, "step", [stc.step_case(121)], stc.judge_step(track)),
+                   "step", 3, "step", [stc.step_case(121)], stc.judge_step(track)),
         make_check("frechet_distance: |mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2))", "frechet", 3, "frechet",
                    [g.frechet_case(101, 5), g.frechet_case(102, 6, rank=3), g.frechet_case(103, 4, same=True)],
                    g.judge_frechet),

@@ -200,20 +200,13 @@ def step(fw, models, ns, inputs: dict, *, sgd) -> dict:
     from ...weights import to_flat
     from .step_checks import NETS, STEP_NETS
 
-    def objective(discriminator, reals, fakes, gamma):
-        return (models.discriminator_loss(discriminator(reals), discriminator(fakes))
-                + models.r1_penalty(discriminator, reals, gamma))
-
-    losses = {"generator_loss": models.generator_loss, "discriminator_loss": models.discriminator_loss,
-              "r1_penalty": models.r1_penalty, "discriminator_objective": objective}
-
     nets = fw.make_nets({k: v for k, v in STEP_NETS.items() if k != "batch"}, scalar(inputs["seed"]))
     flat = lambda prefix: {f"{prefix}_{k}": to_flat(fw.tensors(nets[k])) for k in NETS}  # noqa: E731
     out, flags, kept = flat("before"), [], True
     lr = scalar(inputs["lr"], float)
     g_opt, d_opt = sgd(fw.tensors(nets["G"]), lr), sgd(fw.tensors(nets["D"]), lr)
     training_step = part(ns, "training_step")
-    with substituted(ns, **losses):
+    with substituted(ns, **package_losses(models)):
         for it in (1, 2):
             reals = fw.images(inputs[f"reals{it}"])
             result = training_step(nets["G"], nets["D"], nets["Gs"], g_opt, d_opt, reals, fw.draw(inputs, "d", it),
@@ -226,3 +219,33 @@ def step(fw, models, ns, inputs: dict, *, sgd) -> dict:
     out = {k: np.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0) for k, v in out.items()}
     return {**out, "keys": np.min(flags, axis=0), "reals_kept": np.array(float(kept)),
             "finite": np.array(float(finite))}
+
+
+def package_losses(models) -> dict:
+    """The package's losses under the students' names: a probe of the step judges the step alone."""
+    def objective(discriminator, reals, fakes, gamma):
+        return (models.discriminator_loss(discriminator(reals), discriminator(fakes))
+                + models.r1_penalty(discriminator, reals, gamma))
+
+    return {"generator_loss": models.generator_loss, "discriminator_loss": models.discriminator_loss,
+            "r1_penalty": models.r1_penalty, "discriminator_objective": objective}
+
+
+def short_training(track: str, fw, models, ns, inputs: dict) -> dict:
+    """`steps` of the student's training_step in student_run's loop on the package's small G and D
+    (training_checks.SHORT), the package's losses in place of theirs; G's and Gs's weights afterwards."""
+    from ...grading.probing import part, scalar, substituted
+    from ...weights import to_flat
+    from ..student_run import Budget, train
+    from .training_checks import SHORT
+
+    seed = scalar(inputs["seed"])
+    nets = fw.short_nets(SHORT, seed)
+    budget = Budget(steps=scalar(inputs["steps"]), batch_size=scalar(inputs["batch_size"]),
+                    learning_rate=scalar(inputs["learning_rate"], float),
+                    d_learning_rate=scalar(inputs["d_learning_rate"], float), r1_every=scalar(inputs["r1_every"]),
+                    seed=seed)
+    with substituted(ns, **package_losses(models)):
+        train(track, part(ns, "training_step"), nets["G"], nets["Gs"], np.asarray(inputs["digits"], np.uint8),
+              budget, z_dim=SHORT["z_dim"], progress=False, discriminator=nets["D"], resolution=SHORT["resolution"])
+    return {name: to_flat(fw.tensors(nets[name])) for name in ("G", "Gs")}

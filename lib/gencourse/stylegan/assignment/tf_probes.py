@@ -216,6 +216,14 @@ def step(ns, **inputs):
     return cp.step(tf_step, km, ns, inputs, sgd=lambda weights, lr: keras.optimizers.SGD(learning_rate=lr))
 
 
+
+def short_training(ns, **inputs):
+    """The grader's short training with the student's training_step (common_probes.short_training)."""
+    from .. import tf_models as km
+    from . import tf_step
+
+    return cp.short_training("tf", tf_step, km, ns, inputs)
+
 globals().update(cp.generator_probes("tf"))   # generator_net, generator_styles, generator_draw
 
 reseeded(globals())   # every probe above starts from the same random state in every run

@@ -224,6 +224,14 @@ def step(ns, **inputs):
     return cp.step(torch_step, tm, ns, inputs, sgd=lambda params, lr: torch.optim.SGD(params, lr=lr))
 
 
+
+def short_training(ns, **inputs):
+    """The grader's short training with the student's training_step (common_probes.short_training)."""
+    from .. import torch_models as tm
+    from . import torch_step
+
+    return cp.short_training("torch", torch_step, tm, ns, inputs)
+
 globals().update(cp.generator_probes("torch"))   # generator_net, generator_styles, generator_draw
 
 reseeded(globals())   # every probe above starts from the same random state in every run

@@ -108,3 +108,23 @@ def trusted_steps(nets: dict, inputs: dict, v, lr: float, steps=(1, 2)) -> list[
 def _ema(gs, g, beta: float) -> None:
     for e, p in zip(tensors(gs), tensors(g)):
         e.copy_(beta * e + (1.0 - beta) * p)
+
+
+def short_generator(size: dict) -> TrustedGenerator:
+    """The package's generator at the short training's size (training_checks.SHORT)."""
+    return TrustedGenerator(resolution=size["resolution"], z_dim=size["z_dim"], w_dim=size["z_dim"],
+                            mapping_layers=size["mapping_layers"], fmap_base=size["fmap_base"],
+                            fmap_max=size["fmap_max"])
+
+
+def short_nets(size: dict, seed: int) -> dict:
+    """G, Gs and D of the short training, seeded (student_run.train starts Gs as a copy of G)."""
+    torch.manual_seed(seed)
+    return {"G": short_generator(size), "Gs": short_generator(size),
+            "D": TrustedDiscriminator(size["resolution"], fmap_base=size["fmap_base"], fmap_max=size["fmap_max"])}
+
+
+def sample(net, z: np.ndarray, noise: list) -> np.ndarray:
+    """[n, r, r] images of `net` for latents z and NHWC noise images, no mixing, no truncation."""
+    with torch.no_grad():
+        return net(torch.from_numpy(z), noise=[images(n) for n in noise]).numpy()[:, 0]

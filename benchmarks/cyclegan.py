@@ -14,7 +14,7 @@ memory, max RSS, is its own), in the order plain PyTorch, the torch track, plain
 Keras, the TF track, `--rounds` times interleaved so that a change of load on the
 machine hits all of them alike: `benchmarks/plain_cyclegan.py` holds the plain ones,
 which share nothing with the package. The first iterations (model building,
-tracing, XLA's compile in the TF track) are timed apart as "start". The ratio is
+tracing; XLA's compile where the TF track uses it, on accelerators) are timed apart as "start". The ratio is
 plain s/it over the track's, the same framework's: above 1 the package is faster.
 
 Usage: python benchmarks/cyclegan.py [--settings 128,digits] [--iterations 5] [--rounds 2] [--threads 1]

@@ -27,8 +27,6 @@ from . import tf_models as km  # noqa: E402
 from .common import CycleGANConfig, ImagePool, generator_terms  # noqa: E402
 
 NETS = ("G", "F", "D_A", "D_B")
-# The largest image side at which the CPU steps run under XLA by default (see _default_jit).
-XLA_CPU_MAX_SIZE = 64
 
 
 class HistoryPool:
@@ -82,15 +80,14 @@ class TFCycleGAN:
             jit_compile=self.jit)
 
     def _default_jit(self, config: CycleGANConfig, device: str) -> bool:
-        """XLA for the steps? Not across replicas (strategy.run under XLA is not supported there).
-        On the CPU only for small images: measured with benchmarks/cyclegan.py (docs/results.md), the
-        XLA step ran at 0.78x of plain tf.function's speed at 128² and at 0.95x (against 0.92x without
-        XLA) at the digits size, where its compile (20-25 s on an idle 2-core machine) is paid once.
+        """XLA for the steps? Not across replicas (strategy.run under XLA is not supported there), and not
+        on the CPU: in one process on an idle 2-core machine (docs/results.md, issue 26) the XLA step ran
+        at 0.91x of plain Keras's speed at the digits size against 0.96-0.97x for plain tf.function, and
+        at 0.78x of tf.function's at 128²; without it the start saves XLA's compile (20-25 s).
         Accelerators keep XLA (not measured here)."""
         if self.strategy.num_replicas_in_sync != 1:
             return False
-        on_cpu = device == "cpu" or not tf.config.list_physical_devices("GPU")
-        return not on_cpu or config.image_size <= XLA_CPU_MAX_SIZE
+        return not (device == "cpu" or not tf.config.list_physical_devices("GPU"))
 
     def _part(self, name):
         return self.parts.get(name, getattr(km, name))

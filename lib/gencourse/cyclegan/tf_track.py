@@ -49,7 +49,7 @@ class TFCycleGAN:
                  jit: bool | None = None):
         self.config, self.parts = config, dict(parts or {})
         self.strategy = tf_strategy(device)
-        self.jit = self._default_jit(config, device) if jit is None else jit
+        self.jit = self._default_jit(device) if jit is None else jit
         keras.utils.set_random_seed(config.seed)
         c = config.channels
         make_d = self.parts.get("PatchDiscriminator", km.build_patch_discriminator)
@@ -79,7 +79,7 @@ class TFCycleGAN:
             lambda a, b, fa, fb: self.strategy.run(self._discriminator_step, (a, b, fa, fb)),
             jit_compile=self.jit)
 
-    def _default_jit(self, config: CycleGANConfig, device: str) -> bool:
+    def _default_jit(self, device: str) -> bool:
         """XLA for the steps? Not across replicas (strategy.run under XLA is not supported there), and not
         on the CPU: in one process on an idle 2-core machine (docs/results.md, issue 26) the XLA step ran
         at 0.91x of plain Keras's speed at the digits size against 0.96-0.97x for plain tf.function, and
@@ -87,7 +87,7 @@ class TFCycleGAN:
         Accelerators keep XLA (not measured here)."""
         if self.strategy.num_replicas_in_sync != 1:
             return False
-        return not (device == "cpu" or not tf.config.list_physical_devices("GPU"))
+        return device != "cpu" and bool(tf.config.list_physical_devices("GPU"))
 
     def _part(self, name):
         return self.parts.get(name, getattr(km, name))

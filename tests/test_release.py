@@ -170,3 +170,33 @@ def test_nbgrader_flow(tmp_path):
             assert solved == maximum, f"{key}: the solution got {solved} of {maximum} autograded points"
             assert (course / "feedback" / "solved" / key / f"vae_{track}.html").is_file()
     print(f"nbgrader generate_assignment + autograde (2 notebooks) + generate_feedback: {time.time() - start:.0f} s")
+
+
+@pytest.mark.parametrize("name", ["cyclegan", "stylegan"])
+def test_the_autograder_readme_tables_every_graded_cell_with_its_points(name):
+    """autograder/README.md's table for an assignment names each graded cell of its source once, in its own
+    section, with the source's points (a row `a`, `b` | ... | 2 x 3 is two written answers of 3 points)."""
+    from gencourse.grading.sources import parse
+
+    text = (ROOT / "autograder" / "README.md").read_text(encoding="utf-8")
+    section = re.search(rf"^## \d+\. The \w+ assignment \(`{name}-tf`.*?(?=^## |\Z)", text, re.S | re.M)
+    assert section, f"autograder/README.md has no section for {name}"
+    rows = [line for line in section.group(0).split("\n") if line.startswith("| `")]
+    tabled = {}
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        ids = re.findall(r"`(\w+)`", cells[0])
+        each = re.fullmatch(r"(\d+) x (\d+)", cells[-1])
+        count, points = (int(each[1]), int(each[2])) if each else (1, int(cells[-1]))
+        assert count == len(ids), f"{row[:60]}: {len(ids)} parts, {cells[-1]} in the points column"
+        for grade_id in ids:
+            assert grade_id not in tabled, f"{grade_id} is tabled twice in {name}'s section"
+            tabled[grade_id] = points
+    source = {}
+    for cell in parse(SOLUTIONS / name / f"{name}.md").cells:
+        if cell.points is not None:
+            source[cell.grade_id.removeprefix("test_")] = cell.points
+    assert tabled == source
+    total = re.search(r"\((\d+) autograded, (\d+) written\)", section.group(0))
+    written = sum(p for g, p in source.items() if g.endswith("_answer"))
+    assert total and (int(total[1]), int(total[2])) == (sum(source.values()) - written, written)

@@ -109,3 +109,47 @@ def test_a_smaller_run_gets_digits_and_noise_at_its_size():
     with pytest.raises(ValueError, match="resolution must divide 32, got 12"):
         student_run.model_images(DIGITS[:3], 12)
 
+
+
+def test_tf_graphs_train_the_same_weights_as_eager_keras():
+    """`graphs` (the notebook's default): the Adam updates as TF graphs, the student's G and step eager; after
+    three steps (R1 on the first) every weight of G, Gs and D is eager Keras's."""
+    tf = pytest.importorskip("tensorflow")
+    from gencourse.stylegan import run as stylegan_run
+    from gencourse.stylegan import tf_models as km
+
+    def step_fn(G, D, Gs, g_opt, d_opt, reals, d_draw, g_draw, step, gamma, r1_every, ema_beta):
+        z1, z2, crossover, noise = d_draw
+        fakes = tf.stop_gradient(G(z1, z2, crossover=crossover, noise=noise))
+        with tf.GradientTape() as tape:
+            d_loss = km.discriminator_loss(D(reals), D(fakes))
+            r1 = km.r1_penalty(D, reals, gamma * r1_every) if (step - 1) % r1_every == 0 else tf.zeros(())
+            total = d_loss + r1
+        d_opt.apply_gradients(zip(tape.gradient(total, D.trainable_variables), D.trainable_variables))
+        z1, z2, crossover, noise = g_draw
+        with tf.GradientTape() as tape:
+            g_loss = km.generator_loss(D(G(z1, z2, crossover=crossover, noise=noise)))
+        g_opt.apply_gradients(zip(tape.gradient(g_loss, G.trainable_variables), G.trainable_variables))
+        for e, p in zip(Gs.trainable_variables, G.trainable_variables):
+            e.assign(ema_beta * e + (1 - ema_beta) * p)
+        opts.append((g_opt, d_opt))
+        return {"d_loss": float(d_loss), "g_loss": float(g_loss), "r1": float(r1)}
+
+    def trained(graphs):
+        tf.keras.utils.set_random_seed(4)
+        cfg = stylegan_run.make_config()
+        G, Gs = km.build_generator(cfg), km.build_generator(cfg)
+        tf.keras.utils.set_random_seed(5)
+        out = student_run.train("tf", step_fn, G, Gs, DIGITS, student_run.Budget(steps=3, batch_size=4),
+                                z_dim=cfg.z_dim, progress=False, graphs=graphs)
+        return [v.numpy() for net in (G, Gs, out.discriminator) for v in net.trainable_variables], out
+
+    opts = []
+    eager, _ = trained(False)
+    assert not any(hasattr(o, "_graph") for o in opts[-1])
+    graph, run = trained(True)
+    assert all(o._graph_vars is not None for o in opts[-1])     # the updates after the first ran as graphs
+    assert [h["r1"] > 0 for h in run.history] == [True, False, False]
+    assert len(eager) == len(graph)
+    for a, b in zip(eager, graph):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)

@@ -247,5 +247,6 @@ def short_training(track: str, fw, models, ns, inputs: dict) -> dict:
                     seed=seed)
     with substituted(ns, **package_losses(models)):
         train(track, part(ns, "training_step"), nets["G"], nets["Gs"], np.asarray(inputs["digits"], np.uint8),
-              budget, z_dim=SHORT["z_dim"], progress=False, discriminator=nets["D"], resolution=SHORT["resolution"])
+              budget, z_dim=SHORT["z_dim"], progress=False, discriminator=nets["D"], resolution=SHORT["resolution"],
+              graphs=False)        # eager: the tf worker must fit Gradescope's container (tf_step.short_nets)
     return {name: to_flat(fw.tensors(nets[name])) for name in ("G", "Gs")}

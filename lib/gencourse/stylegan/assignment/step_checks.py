@@ -115,7 +115,8 @@ def step_case(seed: int, r1_every: int = 2, gamma: float = 10.0, ema_beta: float
                 f"gradient descent of rate {lr:g}", inputs)
 
 
-def _framework(track: str):
+def framework(track: str):
+    """The track's trusted step module (torch_step or tf_step), imported in the worker's framework."""
     if track == "torch":
         from . import torch_step as fw
     else:
@@ -162,7 +163,7 @@ def judge_step(track: str):
         if not np.all(arrays.get("keys", np.zeros(4)) == 1):
             raise Mistake("training_step must return a dict of Python floats with 'd_loss', 'g_loss' and 'r1' "
                           "(r1 0.0 on the steps without it)")
-        fw = _framework(track)
+        fw = framework(track)
         cfg = {k: v for k, v in STEP_NETS.items() if k != "batch"}
         nets = fw.make_nets(cfg, int(inputs["seed"]))
         shapes = {k: [tuple(t.shape) for t in fw.tensors(nets[k])] for k in NETS}

@@ -19,6 +19,7 @@ import numpy as np
 from ...grading import Case, Mistake, ok_reply, unflatten
 from ...weights import assign
 from .. import common
+from .step_checks import framework
 
 # The package's networks at the check's size: 32 feature maps at 4x4 and 8x8, 16 at 16x16, z and w of 32.
 SHORT = dict(resolution=16, z_dim=32, mapping_layers=2, fmap_base=256, fmap_max=32)
@@ -53,12 +54,6 @@ def case(setup: ShortTraining) -> Case:
                 f"{setup.r1_every} steps)", inputs)
 
 
-def _framework(track: str):
-    from .step_checks import _framework as fw
-
-    return fw(track)
-
-
 def _draws(seed: int) -> tuple:
     rng = np.random.default_rng([seed, 7])
     z = rng.standard_normal((N_SAMPLES, SHORT["z_dim"])).astype(np.float32)
@@ -75,7 +70,7 @@ def scores(track: str, arrays: dict, seed: int) -> dict:
     """The Fréchet distance of what G and Gs draw with the weights that came back (a Mistake if they do not fit)."""
     from .checks import shipped_scorer
 
-    fw = _framework(track)
+    fw = framework(track)
     net = fw.short_generator(SHORT)
     shapes = [tuple(t.shape) for t in fw.tensors(net)]
     z, noise = _draws(seed)

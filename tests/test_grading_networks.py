@@ -184,6 +184,50 @@ def test_keras_subclassed_layers_are_traced_in_run_order():
         judge_network(ref, bad, channel_axis=-1)
 
 
+def test_keras_layers_built_on_their_first_call_are_traced_without_a_warning():
+    """A student's layers that make their weights in build(), the Keras way: their weights load in run order
+    (before, the trace asked each layer for its weights before it had any: "your network has 0 layers with
+    weights"), and Keras's symbolic build call no longer meets the recording, which broke it into an "unbuilt
+    state" warning in the student's output."""
+    import os
+    import warnings
+
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import keras
+    from keras import ops
+
+    from gencourse.stylegan.tf_models import MappingNetwork
+
+    class LazyEqualizedDense(keras.layers.Layer):
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(input_shape[-1], 8), initializer="random_normal")
+            self.b = self.add_weight(shape=(8,), initializer="zeros")
+
+        def call(self, x):
+            return ops.matmul(x, self.w * (0.01 * 2 ** 0.5 / 8 ** 0.5)) + self.b * 0.01
+
+    class Student(keras.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.dense = [LazyEqualizedDense(), LazyEqualizedDense()]
+
+        def call(self, z):
+            z = z * ops.rsqrt(ops.mean(ops.square(z), axis=-1, keepdims=True) + 1e-8)
+            for layer in self.dense:
+                z = ops.leaky_relu(layer(z), 0.2)
+            return z
+
+    keras.utils.set_random_seed(0)
+    x = (3 * np.random.default_rng(3).normal(size=(4, 8))).astype(np.float32)
+    ref = trusted_network(MappingNetwork(8, 8, 2), x)
+    inputs = call_inputs(ref, x)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reply = probe_network(Student(), inputs["x"], inputs["weights_flat"], inputs["weights_table"])
+    assert [str(w.message)[:60] for w in caught if "unbuilt state" in str(w.message)] == []
+    assert "computes what the reference does" in judge_network(ref, reply, channel_axis=-1)
+
+
 class Padded(nn.Module):
     """Reflection pad 2, conv 5x5, instance norm, ReLU, then x + [reflect pad 1, conv 3x3, norm](x), then
     reflect pad 1, conv 3x3, tanh."""

@@ -112,9 +112,13 @@ def _stable_names(layers) -> dict:
 
 def _trace_keras(net, x) -> Trace:
     """Keras: every leaf layer's (and every layer with weights of its own) `call` wrapped for one run,
-    functional and subclassed models alike (Layer.__call__ looks `call` up on the instance)."""
+    functional and subclassed models alike (Layer.__call__ looks `call` up on the instance). A network
+    with layers that make their weights in build() runs once unwrapped first, so that each has its weights
+    when the trace asks (and Keras's symbolic build call meets no recording)."""
     x = _inputs(x)
     x = x[0] if len(x) == 1 else x
+    if not all(layer.built for layer in net._flatten_layers(include_self=True, recursive=True)):
+        net(x, training=False)
     layers = [layer for layer in net._flatten_layers(include_self=True, recursive=True)
               if type(layer).__name__ != "InputLayer"]
     seen, outputs, flow, weighted = {}, [], [], []
